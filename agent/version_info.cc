@@ -1,0 +1,23 @@
+#include "agent/version_info.h"
+
+#include <fmt/format.h>
+#include <spdlog/version.h>
+
+#include <CLI/Version.hpp>
+
+#include "core/version.h"
+
+namespace edge::agent {
+
+std::string VersionReport() {
+  std::string out = fmt::format("edge-agent {}\n", kAgentVersion);
+  out += fmt::format("  compiler   {}\n", __VERSION__);
+  out += fmt::format("  yaml-cpp   {}\n", EDGE_YAML_CPP_VERSION);
+  out += fmt::format("  spdlog     {}.{}.{}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
+  out += fmt::format("  fmt        {}.{}.{}\n", FMT_VERSION / 10000, FMT_VERSION / 100 % 100,
+                     FMT_VERSION % 100);
+  out += fmt::format("  CLI11      {}\n", CLI11_VERSION);
+  return out;
+}
+
+}  // namespace edge::agent

@@ -1,0 +1,182 @@
+// The agent's configuration as plain structs: the result of parsing and validating the YAML
+// file (config/config_loader.h). Every value here has already been checked (types, ranges,
+// names, references), so consumers need no further validation. Keys are those of DESIGN §6
+// plus the additions documented in README.md ("Configuration reference").
+//
+// Library layering: config depends on core only; drivers, storage, inference and agent read
+// these structs directly, so the schema is defined once.
+//
+// Thread-safety: plain values. A reload parses into a fresh AgentConfig and swaps it whole.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edge::config {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value came from, for messages raised after validation (e.g. a device that fails to
+// start names the config line that defines it).
+struct SourcePos {
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+};
+
+struct GatewayConfig {
+  std::string id;        // [A-Za-z0-9_.-]+
+  std::string data_dir = "/var/lib/edge-agent";
+  std::string log_level = "info";  // trace debug info warn error critical off
+};
+
+struct TlsConfig {
+  std::string ca_file;    // empty: the system CA store
+  std::string cert_file;  // client certificate (optional; with key_file)
+  std::string key_file;
+  bool verify_hostname = true;
+};
+
+// One MQTT broker connection's settings (upstream, and each MQTT source).
+struct BrokerConfig {
+  std::string uri;  // tcp://host:port or ssl://host:port
+  std::string client_id;
+  std::string username;       // empty: no authentication
+  std::string password_file;  // file whose first line is the password
+  std::optional<TlsConfig> tls;  // required for ssl://
+  Duration keepalive{std::chrono::seconds(30)};
+};
+
+struct UpstreamConfig {
+  BrokerConfig broker;
+  std::string topic_prefix;  // alarms go to <prefix>/<gateway.id>/alarms/<asset>
+};
+
+enum class ModbusTable { kCoil, kDiscreteInput, kInputRegister, kHoldingRegister };
+
+enum class ModbusType {
+  kBool,    // a coil / discrete input, or bit `bit` of a register
+  kInt16,
+  kUInt16,
+  kInt32,
+  kUInt32,
+  kInt64,
+  kUInt64,
+  kFloat32,
+  kFloat64,
+  kString,  // `length` registers, two ASCII characters per register
+};
+
+// Order of the 16-bit words and of the bytes within them, named by where the most significant
+// byte of a 32-bit value A B C D ends up: ABCD big endian (Modbus default), CDAB word-swapped,
+// BADC byte-swapped, DCBA little endian. Applied by analogy to 64-bit values.
+enum class WordOrder { kABCD, kCDAB, kBADC, kDCBA };
+
+struct ModbusTag {
+  std::string name;
+  ModbusTable table = ModbusTable::kHoldingRegister;
+  uint16_t address = 0;  // 0-based protocol address
+  ModbusType type = ModbusType::kUInt16;
+  WordOrder word_order = WordOrder::kABCD;
+  std::optional<uint8_t> bit;  // 0..15: bit of a register (type bool on a register table)
+  uint16_t length = 0;         // registers, for type string
+  double scale = 1.0;          // value = raw * scale + offset
+  double offset = 0.0;
+  SourcePos pos;
+};
+
+// Registers (or bits, for coil / discrete tables) a tag occupies.
+uint16_t RegisterCount(const ModbusTag& tag);
+
+struct SerialConfig {
+  std::string device;  // e.g. /dev/ttyUSB0
+  int baud = 19200;
+  char parity = 'E';   // N E O
+  int data_bits = 8;   // 7 8
+  int stop_bits = 1;   // 1 2
+};
+
+struct ModbusDevice {
+  std::string name;
+  // Exactly one of host (Modbus TCP) or serial (Modbus RTU) is set.
+  std::string host;
+  uint16_t port = 502;
+  std::optional<SerialConfig> serial;
+  uint8_t unit_id = 1;  // 0..247 (255 accepted for TCP gateways)
+  Duration poll_interval{std::chrono::seconds(1)};
+  Duration timeout{std::chrono::milliseconds(500)};
+  uint16_t max_registers_per_request = 125;  // 1..125; bits: 2000 for coil tables
+  uint16_t max_gap = 16;  // unused registers a merged request may bridge
+  std::vector<ModbusTag> tags;
+  SourcePos pos;
+};
+
+struct MqttSourceTag {
+  // May use topic levels matched by wildcards: "{2}.vib_rms" takes topic level 2 (0-based).
+  std::string name;
+  std::string field;  // JSON pointer ("/rms"); empty: the payload is a plain number
+  SourcePos pos;
+};
+
+struct MqttSource {
+  std::string name;
+  BrokerConfig broker;  // uri defaults to upstream.broker, client_id to <gateway.id>-<name>
+  std::string topic;    // filter; + and # allowed
+  int qos = 1;          // 0 1 2
+  std::vector<MqttSourceTag> tags;
+  std::string timestamp_field;  // JSON pointer; empty: arrival time
+  SourcePos pos;
+};
+
+struct StorageConfig {
+  Duration retention{std::chrono::hours(24 * 7)};
+  uint64_t max_size_bytes = 2ull << 30;
+};
+
+struct RepositoryConfig {
+  std::string url;  // http:// or https://, ends with '/'
+  Duration poll_interval{std::chrono::minutes(5)};
+  std::vector<std::string> trusted_keys;  // PEM ed25519 public keys
+  std::string ca_file;                    // optional, for https with a private CA
+};
+
+struct AlarmConfig {
+  std::optional<double> threshold;  // default: the manifest's output.threshold
+  int raise_after = 3;              // consecutive anomalous windows to raise
+  int clear_after = 10;             // consecutive normal windows to clear
+};
+
+struct Deployment {
+  std::string asset;    // [A-Za-z0-9_.-]+, unique
+  std::string model;    // name in the repository, or
+  std::string package;  // a local package directory
+  std::map<std::string, std::string> inputs;  // manifest feature -> tag name
+  AlarmConfig alarm;
+  Duration max_input_age{0};  // 0: three model steps
+  SourcePos pos;
+};
+
+struct ModelsConfig {
+  std::optional<RepositoryConfig> repository;
+  std::vector<Deployment> deployments;
+};
+
+struct HttpConfig {
+  std::string listen;  // host:port; empty: no HTTP endpoint
+};
+
+struct AgentConfig {
+  std::string path;  // the file this was loaded from
+  GatewayConfig gateway;
+  std::optional<UpstreamConfig> upstream;
+  std::vector<ModbusDevice> modbus;
+  std::vector<MqttSource> mqtt_sources;
+  StorageConfig storage;
+  ModelsConfig models;
+  HttpConfig http;
+};
+
+}  // namespace edge::config

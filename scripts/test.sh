@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (README, and what CI runs): installs what is missing, builds with warnings as
+# errors, runs every test, then builds again with AddressSanitizer + UndefinedBehaviorSanitizer
+# and runs every test once more. Tests start and stop the real peers they need themselves.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+jobs=${EDGE_JOBS:-$(nproc)}
+
+"$root/scripts/install-deps.sh"
+
+echo "== build (warnings are errors)"
+cmake -S "$root" -B "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_WERROR=ON >/dev/null
+cmake --build "$root/build/test" -j "$jobs"
+echo "== tests"
+ctest --test-dir "$root/build/test" --output-on-failure -j "$jobs" --timeout 600
+
+echo "== build with ASan + UBSan"
+cmake -S "$root" -B "$root/build/asan" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \
+  -DEDGE_SANITIZE=ON -DEDGE_BUILD_BENCH=OFF >/dev/null
+cmake --build "$root/build/asan" -j "$jobs"
+echo "== tests under ASan + UBSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir "$root/build/asan" --output-on-failure -j "$jobs" --timeout 900

@@ -1,0 +1,273 @@
+// The edge-agent binary as users and scripts see it (DESIGN §4): commands, --help, exit codes,
+// check-config over the example configs and the bad-config corpus (golden messages), and the
+// daemon's start / stop life cycle with real signals.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+
+namespace edge::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const std::string kAgent = EDGE_AGENT_BINARY;
+const fs::path kSourceDir = EDGE_SOURCE_DIR;
+
+CommandResult Agent(std::vector<std::string> args, const std::string& cwd = "") {
+  args.insert(args.begin(), kAgent);
+  return RunCommand({.argv = args, .cwd = cwd});
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::vector<fs::path> FilesIn(const fs::path& dir, const std::string& extension) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == extension) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/edge-cli-test-XXXXXX";
+    path_ = mkdtemp(name);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+TEST(Cli, VersionNamesTheAgentAndItsLibraries) {
+  CommandResult r = Agent({"version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("edge-agent ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("yaml-cpp"), std::string::npos) << r.out;
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  const std::vector<std::vector<std::string>> commands = {
+      {},
+      {"run"},
+      {"check-config"},
+      {"predict"},
+      {"model"},
+      {"model", "keygen"},
+      {"model", "pack"},
+      {"model", "verify"},
+      {"model", "publish"},
+      {"version"},
+      {"export"},
+  };
+  for (std::vector<std::string> command : commands) {
+    command.push_back("--help");
+    CommandResult r = Agent(command);
+    EXPECT_EQ(r.exit_code, 0) << command.front() << ": " << r.err;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
+  }
+}
+
+TEST(Cli, BadUsageExitsTwo) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {}, {"frobnicate"}, {"run", "--no-such-option"}, {"check-config"},
+           {"predict", "--model", "m"}, {"model"}}) {
+    CommandResult r = Agent(args);
+    EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "(no args)" : args.front());
+    EXPECT_NE(r.err.find("edge-agent: error:"), std::string::npos) << r.err;
+  }
+}
+
+TEST(Cli, CommandsNotInThisBuildSayServeAndExitOne) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"predict", "--model", "m", "--input", "in.csv"},
+      {"model", "keygen", "--private", "k", "--public", "k.pub"},
+      {"model", "verify", "dir", "--key", "k.pub"},
+      {"model", "publish", "dir", "--repo", "repo"},
+      {"model", "pack", "--onnx", "m.onnx", "--name", "n", "--version", "1.0.0", "--features",
+       "a,b", "--window", "8", "--key", "k", "--out", "o"},
+      {"export", "--config", "c.yaml"},
+  };
+  for (const auto& command : commands) {
+    CommandResult r = Agent(command);
+    EXPECT_EQ(r.exit_code, 1) << command.front();
+    EXPECT_NE(r.err.find("not available yet"), std::string::npos) << r.err;
+  }
+}
+
+TEST(CheckConfig, AcceptsEveryExample) {
+  const auto examples = FilesIn(kSourceDir / "config/examples", ".yaml");
+  ASSERT_GE(examples.size(), 4u);
+  for (const fs::path& example : examples) {
+    CommandResult r = Agent({"check-config", example.string()});
+    EXPECT_EQ(r.exit_code, 0) << example << "\n" << r.err;
+    EXPECT_NE(r.out.find(": ok ("), std::string::npos) << r.out;
+    EXPECT_EQ(r.err, "");
+  }
+}
+
+// Each bad config is rejected with exit code 2 and exactly its golden message on stderr.
+TEST(CheckConfig, RejectsEveryBadConfigWithItsGoldenMessage) {
+  const fs::path bad_dir = kSourceDir / "tests/config/bad";
+  const auto bad = FilesIn(bad_dir, ".yaml");
+  ASSERT_GE(bad.size(), 30u);
+  for (const fs::path& file : bad) {
+    const fs::path golden = fs::path(file).replace_extension(".expected");
+    ASSERT_TRUE(fs::exists(golden)) << golden;
+    CommandResult r = Agent({"check-config", file.filename().string()}, bad_dir.string());
+    EXPECT_EQ(r.exit_code, 2) << file;
+    EXPECT_EQ(r.err, ReadFile(golden)) << file;
+    EXPECT_EQ(r.out, "") << file;
+  }
+}
+
+TEST(CheckConfig, MissingFileIsBadInput) {
+  TempDir dir;
+  const std::string missing = (dir.path() / "nope.yaml").string();
+  CommandResult r = Agent({"check-config", missing});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind(missing + ":1:1: error: cannot read file", 0), 0u) << r.err;
+}
+
+// The daemon on every example: starts, says it runs, exits 0 within a second of SIGTERM.
+TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
+  for (const fs::path& example : FilesIn(kSourceDir / "config/examples", ".yaml")) {
+    TempDir data;
+    Subprocess agent({.argv = {kAgent, "run", "--config", example.string(), "--data-dir",
+                               (data.path() / "data").string()}});
+    ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20)))
+        << example << "\n" << agent.Stderr();
+    EXPECT_TRUE(fs::exists(data.path() / "data/agent.lock"));
+    agent.Signal(SIGTERM);
+    std::optional<int> status = agent.Wait(seconds(1));
+    ASSERT_TRUE(status.has_value()) << example << ": still running 1 s after SIGTERM";
+    EXPECT_EQ(*status, 0) << agent.Stderr();
+    EXPECT_NE(agent.Stderr().find("stopped"), std::string::npos);
+  }
+}
+
+TEST(Run, StopsOnSigint) {
+  TempDir data;
+  Subprocess agent({.argv = {kAgent, "run", "--config",
+                             (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                             "--data-dir", data.path().string()}});
+  ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
+  agent.Signal(SIGINT);
+  std::optional<int> status = agent.Wait(seconds(1));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0);
+}
+
+TEST(Run, BadConfigIsRejectedBeforeAnythingStarts) {
+  TempDir data;
+  const fs::path bad_dir = kSourceDir / "tests/config/bad";
+  const fs::path bad = FilesIn(bad_dir, ".yaml").front();
+  CommandResult r = Agent({"run", "--config", bad.filename().string(), "--data-dir",
+                           (data.path() / "data").string()},
+                          bad_dir.string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, ReadFile(fs::path(bad).replace_extension(".expected")));
+  EXPECT_FALSE(fs::exists(data.path() / "data")) << "a rejected config must not start anything";
+}
+
+TEST(Run, MissingConfigIsBadInput) {
+  CommandResult r = Agent({"run", "--config", "/nonexistent/agent.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("/nonexistent/agent.yaml:1:1: error: cannot read file"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
+  TempDir data;
+  const std::string config = (kSourceDir / "config/examples/modbus-tcp.yaml").string();
+  Subprocess first({.argv = {kAgent, "run", "--config", config, "--data-dir",
+                             data.path().string()}});
+  ASSERT_TRUE(first.WaitForOutput("running;", seconds(20))) << first.Stderr();
+  CommandResult second =
+      Agent({"run", "--config", config, "--data-dir", data.path().string()});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("in use by another edge-agent"), std::string::npos) << second.err;
+  EXPECT_TRUE(first.running()) << "the first agent must be unaffected";
+  first.Signal(SIGTERM);
+  EXPECT_EQ(first.Wait(seconds(1)), std::optional<int>(0));
+}
+
+TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
+  CommandResult r = Agent({"run", "--config",
+                           (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                           "--data-dir", "/dev/null/data"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/dev/null/data"), std::string::npos) << r.err;
+}
+
+TEST(Run, BadLogLevelIsBadUsage) {
+  TempDir data;
+  CommandResult r = Agent({"run", "--config",
+                           (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                           "--data-dir", data.path().string(), "--log-level", "loud"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("loud"), std::string::npos) << r.err;
+}
+
+// SIGHUP with a broken file: the errors are logged and the agent keeps running.
+TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
+  TempDir dir;
+  const fs::path config = dir.path() / "agent.yaml";
+  fs::copy_file(kSourceDir / "config/examples/modbus-tcp.yaml", config);
+  Subprocess agent({.argv = {kAgent, "run", "--config", config.string(), "--data-dir",
+                             (dir.path() / "data").string()},
+                    .cwd = (kSourceDir / "config/examples").string()});
+  ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
+  std::ofstream(config, std::ios::app) << "\nthis is: [not valid\n";
+  agent.Signal(SIGHUP);
+  EXPECT_TRUE(agent.WaitForOutput("keeping the running configuration", seconds(10)))
+      << agent.Stderr();
+  EXPECT_TRUE(agent.running());
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(seconds(1)), std::optional<int>(0));
+}
+
+// Under systemd (JOURNAL_STREAM set) every line carries a syslog priority prefix for journald.
+TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
+  TempDir data;
+  Subprocess agent({.argv = {kAgent, "run", "--config",
+                             (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                             "--data-dir", data.path().string()},
+                    .env = {{"JOURNAL_STREAM", "8:12345"}}});
+  ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
+  agent.Signal(SIGTERM);
+  ASSERT_EQ(agent.Wait(seconds(1)), std::optional<int>(0));
+  std::istringstream lines(agent.Stderr());
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    ++count;
+    ASSERT_GE(line.size(), 3u);
+    EXPECT_EQ(line[0], '<') << line;
+    EXPECT_TRUE(line[1] >= '0' && line[1] <= '7') << line;
+    EXPECT_EQ(line[2], '>') << line;
+  }
+  EXPECT_GT(count, 3);
+}
+
+}  // namespace
+}  // namespace edge::testing

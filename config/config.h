@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace edge::config {
@@ -90,6 +91,11 @@ struct ModbusTag {
 
 // Registers (or bits, for coil / discrete tables) a tag occupies.
 uint16_t RegisterCount(const ModbusTag& tag);
+
+// The spellings used in the YAML file: "holding", "float32", "CDAB".
+std::string_view ModbusTableName(ModbusTable table);
+std::string_view ModbusTypeName(ModbusType type);
+std::string_view WordOrderName(WordOrder order);
 
 struct SerialConfig {
   std::string device;  // e.g. /dev/ttyUSB0

@@ -13,7 +13,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers the tests start
-  mosquitto mosquitto-clients python3 python3-pymodbus socat openssl
+  mosquitto mosquitto-clients python3 python3-pymodbus python3-serial python3-serial-asyncio socat openssl
 )
 
 missing=()

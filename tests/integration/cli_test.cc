@@ -252,7 +252,7 @@ TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
   Subprocess agent({.argv = {kAgent, "run", "--config",
                              (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
                              "--data-dir", data.path().string()},
-                    .env = {{"JOURNAL_STREAM", "8:12345"}}});
+                    .stderr_as_journal = true});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   agent.Signal(SIGTERM);
   ASSERT_EQ(agent.Wait(seconds(1)), std::optional<int>(0));

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +60,14 @@ Subprocess::Subprocess(const SubprocessOptions& options) {
     if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) _exit(127);
     for (const auto& [key, value] : options.env) setenv(key.c_str(), value.c_str(), 1);
     for (const std::string& key : options.unset_env) unsetenv(key.c_str());
+    if (options.stderr_as_journal) {
+      struct stat st {};
+      if (fstat(STDERR_FILENO, &st) != 0) _exit(127);
+      const std::string stream =
+          std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+      setenv("JOURNAL_STREAM", stream.c_str(), 1);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test must not leave peers running
     setpgid(0, 0);  // its own group, so that a test's Ctrl-C does not reach it twice
     execvp(argv[0], argv.data());
     std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));

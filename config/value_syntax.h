@@ -1,0 +1,81 @@
+// The syntax of the string values in the configuration file, checked without YAML: names,
+// broker URIs, HTTP URLs, host:port, MQTT topic filters, JSON pointers, MQTT tag-name
+// templates, and the "did you mean" suggestion for misspelt keys and values.
+//
+// Errors are InvalidArgument Statuses whose message describes the fault of the value only
+// ("missing port, e.g. tcp://broker:1883"); the loader prefixes the key path and position.
+//
+// Thread-safety: pure functions and immutable values.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace edge::config {
+
+// [A-Za-z0-9_.-]+ : gateway id, device / source / asset / model names, tag names.
+bool IsValidName(std::string_view name);
+
+struct BrokerAddress {
+  bool tls = false;  // ssl://
+  std::string host;  // without brackets for IPv6
+  uint16_t port = 0;
+};
+
+// tcp://host:port or ssl://host:port; host is a name, IPv4 or [IPv6]; the port is required.
+[[nodiscard]] StatusOr<BrokerAddress> ParseBrokerUri(std::string_view uri);
+
+// http(s)://host[:port]/path/ ending in '/'; no query, fragment or credentials.
+[[nodiscard]] Status CheckRepositoryUrl(std::string_view url);
+
+// host:port or [IPv6]:port, port 1..65535 (http.listen).
+[[nodiscard]] Status CheckListenAddress(std::string_view address);
+
+// A host name, IPv4 or IPv6 address without port or scheme (modbus host).
+[[nodiscard]] Status CheckHost(std::string_view host);
+
+// An MQTT subscription filter: '+' fills a whole level, '#' is the whole last level.
+[[nodiscard]] Status CheckTopicFilter(std::string_view filter);
+
+// A topic prefix for published topics: levels of plain text, no wildcards, no empty levels,
+// no leading or trailing '/', not starting with '$'.
+[[nodiscard]] Status CheckTopicPrefix(std::string_view prefix);
+
+// RFC 6901: empty, or '/'-separated reference tokens with '~' only as "~0" or "~1".
+[[nodiscard]] Status CheckJsonPointer(std::string_view pointer);
+
+// An MQTT source tag name with {N} placeholders for topic levels ("{2}.vib_rms"): which tag
+// names it can produce, given the levels of the source's topic filter.
+class TagNameTemplate {
+ public:
+  // The template's syntax: name characters and {N}; N must address a level of `topic`
+  // (any level at or beyond a trailing '#').
+  [[nodiscard]] static StatusOr<TagNameTemplate> Parse(std::string_view name,
+                                                       std::string_view topic);
+
+  bool has_placeholders() const { return has_placeholders_; }
+  // Whether some topic that matches the filter yields the tag name `name`.
+  bool Matches(std::string_view name) const;
+
+ private:
+  struct Part {
+    std::string literal;  // when level < 0
+    int level = -1;
+  };
+  bool MatchFrom(size_t part, std::string_view rest) const;
+
+  std::vector<Part> parts_;
+  std::vector<std::string> topic_levels_;
+  bool has_placeholders_ = false;
+};
+
+// The candidate closest to `word` (case-insensitive optimal string alignment distance), or ""
+// when none is close enough to be a plausible typo for its length.
+std::string ClosestMatch(std::string_view word, std::span<const std::string_view> candidates);
+
+}  // namespace edge::config

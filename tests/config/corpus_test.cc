@@ -1,0 +1,115 @@
+// Golden files: every tests/config/bad/NAME.yaml must produce exactly the diagnostics in
+// NAME.expected (what `cd tests/config/bad && edge-agent check-config NAME.yaml` prints on
+// stderr), and every config/examples/*.yaml must load without a single one.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config_loader.h"
+
+namespace edge::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kBadDir = fs::path(EDGE_SOURCE_DIR) / "tests/config/bad";
+const fs::path kExamplesDir = fs::path(EDGE_SOURCE_DIR) / "config/examples";
+constexpr size_t kMinimumCorpus = 35;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<fs::path> FilesWithExtension(const fs::path& dir, const std::string& ext) {
+  std::vector<fs::path> out;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ext) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Joined(const LoadResult& r) {
+  std::string out;
+  for (const Diagnostic& d : r.errors) out += d.ToString() + "\n";
+  return out;
+}
+
+TEST(BadCorpus, HasEnoughCases) {
+  EXPECT_GE(FilesWithExtension(kBadDir, ".yaml").size(), kMinimumCorpus);
+}
+
+TEST(BadCorpus, EveryCaseHasItsExpectedOutput) {
+  for (const fs::path& yaml : FilesWithExtension(kBadDir, ".yaml")) {
+    EXPECT_TRUE(fs::exists(fs::path(yaml).replace_extension(".expected"))) << yaml;
+  }
+  for (const fs::path& expected : FilesWithExtension(kBadDir, ".expected")) {
+    EXPECT_TRUE(fs::exists(fs::path(expected).replace_extension(".yaml"))) << expected;
+  }
+}
+
+TEST(BadCorpus, MatchesExpectedDiagnostics) {
+  for (const fs::path& yaml : FilesWithExtension(kBadDir, ".yaml")) {
+    SCOPED_TRACE(yaml.filename().string());
+    const LoadResult r =
+        LoadConfigString(ReadFile(yaml), yaml.filename().string(), kBadDir.string());
+    EXPECT_FALSE(r.ok());
+    EXPECT_FALSE(r.config.has_value());
+    EXPECT_EQ(Joined(r), ReadFile(fs::path(yaml).replace_extension(".expected")));
+  }
+}
+
+// The check-config way: a path relative to the working directory, resolved from there.
+TEST(BadCorpus, MatchesExpectedDiagnosticsThroughLoadConfigFile) {
+  const fs::path cwd = fs::current_path();
+  fs::current_path(kBadDir);
+  for (const fs::path& yaml : FilesWithExtension(kBadDir, ".yaml")) {
+    SCOPED_TRACE(yaml.filename().string());
+    const LoadResult r = LoadConfigFile(yaml.filename().string());
+    EXPECT_EQ(Joined(r), ReadFile(fs::path(yaml).replace_extension(".expected")));
+  }
+  fs::current_path(cwd);
+}
+
+TEST(Examples, LoadWithoutErrors) {
+  const std::vector<fs::path> examples = FilesWithExtension(kExamplesDir, ".yaml");
+  EXPECT_GE(examples.size(), 4u);
+  for (const fs::path& yaml : examples) {
+    const LoadResult r = LoadConfigFile(yaml.string());
+    EXPECT_TRUE(r.ok()) << Joined(r);
+    ASSERT_TRUE(r.config.has_value()) << yaml;
+    const AgentConfig& c = *r.config;
+    EXPECT_FALSE(c.modbus.empty() && c.mqtt_sources.empty()) << yaml << " reads nothing";
+  }
+}
+
+TEST(Examples, FullLineWiresTheSkabPumpModel) {
+  const LoadResult r = LoadConfigFile((kExamplesDir / "full-line.yaml").string());
+  ASSERT_TRUE(r.ok()) << Joined(r);
+  const AgentConfig& c = *r.config;
+  ASSERT_TRUE(c.upstream.has_value());
+  ASSERT_TRUE(c.models.repository.has_value());
+  EXPECT_EQ(c.models.repository->trusted_keys,
+            std::vector<std::string>{(kExamplesDir / "keys/repo.pub").lexically_normal().string()});
+  ASSERT_EQ(c.models.deployments.size(), 1u);
+  const Deployment& pump = c.models.deployments[0];
+  std::vector<std::string> features;
+  for (const auto& [feature, tag] : pump.inputs) features.push_back(feature);
+  EXPECT_EQ(features, (std::vector<std::string>{"Accelerometer1RMS", "Accelerometer2RMS", "Current",
+                                                "Pressure", "Temperature", "Thermocouple",
+                                                "Voltage", "Volume Flow RateRMS"}));
+  EXPECT_EQ(pump.inputs.at("Accelerometer1RMS"), "pump1.acc1");
+  EXPECT_EQ(c.http.listen, "127.0.0.1:9108");
+}
+
+}  // namespace
+}  // namespace edge::config

@@ -1,0 +1,105 @@
+#include "tests/drivers/peer_process.h"
+
+#include <stdlib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace edge::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+SubprocessOptions Argv(std::vector<std::string> argv) {
+  SubprocessOptions options;
+  options.argv = std::move(argv);
+  return options;
+}
+
+std::string FirstLine(const std::string& text) {
+  const size_t end = text.find('\n');
+  return end == std::string::npos ? "" : text.substr(0, end);
+}
+
+}  // namespace
+
+ScratchDir::ScratchDir() {
+  char name[] = "/tmp/edge-drivers-test-XXXXXX";
+  if (mkdtemp(name) == nullptr) std::abort();
+  path_ = name;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string ScratchDir::Write(const std::string& name, const std::string& text) const {
+  const std::filesystem::path path = path_ / name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path.string();
+}
+
+PlcSim::PlcSim(const std::string& map_path, std::vector<std::string> extra_args, int port) {
+  std::vector<std::string> argv = {PLC_SIM_BINARY, "--map", map_path, "--port",
+                                   std::to_string(port)};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<Subprocess>(Argv(argv));
+  if (!process_->WaitForOutput("listening on", seconds(10))) return;
+  static const std::regex kPort(R"(listening on [^\s]+:(\d+))");
+  std::smatch m;
+  const std::string out = process_->Stdout();
+  if (std::regex_search(out, m, kPort)) port_ = std::stoi(m[1]);
+}
+
+std::optional<int> PlcSim::Terminate() {
+  process_->Signal(SIGCONT);  // a paused process cannot handle SIGTERM
+  process_->Signal(SIGTERM);
+  return process_->Wait(seconds(10));
+}
+
+std::string PymodbusPython() {
+  if (const char* env = std::getenv("EDGE_PYMODBUS_PYTHON"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return EDGE_PYMODBUS_PYTHON;
+}
+
+std::string PymodbusVersion() {
+  const CommandResult r = RunCommand(
+      Argv({PymodbusPython(), "-c", "import pymodbus; print(pymodbus.__version__)"}), seconds(30));
+  return r.exit_code == 0 ? FirstLine(r.out) : "";
+}
+
+PymodbusServer::PymodbusServer(std::vector<std::string> args) {
+  std::vector<std::string> argv = {
+      PymodbusPython(), std::string(EDGE_SOURCE_DIR) + "/tests/drivers/pymodbus_server.py"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_ = std::make_unique<Subprocess>(Argv(argv));
+  // The manifest is the first stdout line, printed once the server listens.
+  if (Eventually([&] { return !FirstLine(process_->Stdout()).empty() || !process_->running(); },
+                 seconds(20))) {
+    manifest_ = FirstLine(process_->Stdout());
+  }
+}
+
+std::unique_ptr<PymodbusServer> PymodbusServer::Tcp() {
+  return std::unique_ptr<PymodbusServer>(new PymodbusServer({"tcp"}));
+}
+
+std::unique_ptr<PymodbusServer> PymodbusServer::Rtu(const std::string& serial_device) {
+  return std::unique_ptr<PymodbusServer>(new PymodbusServer({"rtu", serial_device}));
+}
+
+PtyPair::PtyPair(const std::filesystem::path& dir) : dir_(dir) {
+  process_ = std::make_unique<Subprocess>(Argv(
+      {"socat", "-d", "-d", "pty,raw,echo=0,link=" + end_a(), "pty,raw,echo=0,link=" + end_b()}));
+  ok_ = process_->WaitForOutput("starting data transfer loop", seconds(10)) &&
+        std::filesystem::exists(end_a()) && std::filesystem::exists(end_b());
+}
+
+}  // namespace edge::testing

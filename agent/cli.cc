@@ -55,6 +55,9 @@ int RunCommandLine(int argc, char** argv) {
   run->add_option("--data-dir", run_options.data_dir, "Override gateway.data_dir");
   run->add_option("--log-level", run_options.log_level,
                   "Override gateway.log_level (trace debug info warn error critical off)");
+  run->add_option("--status-interval", run_options.status_interval,
+                  "How often the per-device poll summary is logged (e.g. 10s)")
+      ->capture_default_str();
   run->callback([&] { exit_code = RunDaemon(run_options); });
 
   // check-config

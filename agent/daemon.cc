@@ -1,7 +1,8 @@
-// DESIGN: threads. This file runs on the main thread only: it owns the configuration, the data
-// directory lock and the signal watcher, and waits for signals. The pipeline stages that later
-// run in their own threads (sources, storage writer, scoring, publisher) are started after the
-// data directory is locked and stopped in reverse order before it is released.
+// DESIGN: threads. The main thread owns the configuration, the data directory lock, the signal
+// watcher and the ingest queue, and waits for signals. The Modbus source runs one thread per
+// PLC connection (drivers/modbus_source.h); it is started after the data directory is locked
+// and stopped before it is released. Until storage lands, the main thread drains the ingest
+// queue once a tick and counts what it takes; it logs a poll summary every --status-interval.
 #include "agent/daemon.h"
 
 #include <systemd/sd-daemon.h>
@@ -13,13 +14,33 @@
 #include "agent/data_dir.h"
 #include "agent/signals.h"
 #include "config/config_loader.h"
+#include "config/units.h"
+#include "core/bounded_queue.h"
 #include "core/logging.h"
+#include "core/sample.h"
+#include "core/tag_registry.h"
 #include "core/version.h"
+#include "drivers/modbus_source.h"
 
 namespace edge::agent {
 namespace {
 
 constexpr auto kMainLoopTick = std::chrono::milliseconds(1000);
+// Enough for several seconds of 1,000 tags at 10 Hz: the queue absorbs a slow consumer.
+constexpr size_t kIngestQueueCapacity = 1 << 16;
+
+void LogPollStatus(const drivers::ModbusSource& source, const QueueStats& queue,
+                   spdlog::logger& log) {
+  for (const drivers::ModbusDeviceStats& d : source.stats()) {
+    log.info("modbus device {} ({}): {}, {} polls, {} samples, {} timeouts, {} exceptions, "
+             "{} bad responses, {} connection errors, last latency {} us",
+             d.device, d.endpoint, d.connected ? "connected" : "not connected", d.polls,
+             d.samples, d.timeouts, d.exceptions, d.bad_responses, d.connection_errors,
+             d.last_latency.count());
+  }
+  log.info("ingest queue: depth {}, high water {}, dropped {}", queue.depth, queue.high_water,
+           queue.dropped);
+}
 
 // Prints every diagnostic; returns the configuration or nullopt.
 std::optional<config::AgentConfig> LoadOrReport(const std::string& path) {
@@ -40,6 +61,14 @@ int RunDaemon(const RunOptions& options) {
   if (!config) return 2;
   if (!options.data_dir.empty()) config->gateway.data_dir = options.data_dir;
   if (!options.log_level.empty()) config->gateway.log_level = options.log_level;
+
+  StatusOr<config::Duration> status_interval = config::ParseDuration(options.status_interval);
+  if (!status_interval.ok() || status_interval->count() <= 0) {
+    std::fprintf(stderr, "edge-agent: --status-interval '%s': %s\n",
+                 options.status_interval.c_str(),
+                 status_interval.ok() ? "must be positive" : status_interval.status().message().c_str());
+    return 2;
+  }
 
   LogOptions log_options;
   log_options.level = config->gateway.log_level;
@@ -64,14 +93,44 @@ int RunDaemon(const RunOptions& options) {
   }
 
   LogConfiguration(*config, *log);
-  log->warn("this build has no data path yet: sources, storage, models and the upstream "
-            "publisher are configured but not started");
+
+  TagRegistry tags;
+  for (const config::ModbusDevice& device : config->modbus) {
+    for (const config::ModbusTag& tag : device.tags) tags.Intern(tag.name);
+  }
+  BoundedQueue<Sample> ingest(kIngestQueueCapacity);
+  StatusOr<std::unique_ptr<drivers::ModbusSource>> modbus =
+      drivers::ModbusSource::Create(config->modbus, tags, ingest);
+  if (!modbus.ok()) {
+    log->critical("{}", modbus.status().message());
+    return modbus.status().ExitCode();
+  }
+  if (Status s = (*modbus)->Start(); !s.ok()) {
+    log->critical("{}", s.message());
+    return 1;
+  }
+  if (!config->mqtt_sources.empty() || !config->models.deployments.empty() || config->upstream) {
+    log->warn("this build does not start MQTT sources, storage, models or the upstream "
+              "publisher yet; they are configured but idle");
+  }
+  log->warn("this build has no storage yet: polled samples are counted and discarded");
 
   sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
   log->info("running; SIGTERM or SIGINT stops, SIGHUP re-reads {}", options.config_path);
 
+  std::vector<Sample> drained;
+  drained.reserve(kIngestQueueCapacity);
+  auto next_status = std::chrono::steady_clock::now() + *status_interval;
   for (;;) {
     const SignalEvent event = signals.Wait(kMainLoopTick);
+    drained.clear();
+    while (ingest.PopBatch(drained, kIngestQueueCapacity, std::chrono::nanoseconds(0)) > 0) {
+      drained.clear();
+    }
+    if (std::chrono::steady_clock::now() >= next_status) {
+      LogPollStatus(**modbus, ingest.GetStats(), *log);
+      next_status += *status_interval;
+    }
     if (event == SignalEvent::kStop) break;
     if (event == SignalEvent::kReload) {
       sd_notify(0, "RELOADING=1");
@@ -91,7 +150,10 @@ int RunDaemon(const RunOptions& options) {
 
   sd_notify(0, "STOPPING=1");
   log->info("stopping");
-  // Stages stop here in reverse start order; the data directory lock is released last.
+  // Reverse start order: sources first, then the queue; the data directory lock goes last.
+  (*modbus)->Stop();
+  ingest.Close();
+  LogPollStatus(**modbus, ingest.GetStats(), *log);
   log->info("stopped");
   return 0;
 }

@@ -57,6 +57,28 @@ class TempDir {
   fs::path path_;
 };
 
+// The examples name realistic plant addresses (10.x PLCs, *.plant.local). `run` really polls
+// them, and tests must never send traffic off this machine, so the daemon tests run a copy of
+// config/examples/ in which every Modbus `host:` is 127.0.0.1 (nothing listens on port 502
+// there: the connection is refused at once, which the agent survives and reports).
+fs::path LocalExamples(const TempDir& dir) {
+  const fs::path copy = dir.path() / "examples";
+  fs::copy(kSourceDir / "config/examples", copy, fs::copy_options::recursive);
+  for (const fs::path& file : FilesIn(copy, ".yaml")) {
+    std::istringstream in(ReadFile(file));
+    std::string out, line;
+    while (std::getline(in, line)) {
+      const size_t key = line.find_first_not_of(' ');
+      if (key != std::string::npos && line.compare(key, 5, "host:") == 0) {
+        line = line.substr(0, key) + "host: 127.0.0.1";
+      }
+      out += line + "\n";
+    }
+    std::ofstream(file, std::ios::trunc) << out;
+  }
+  return copy;
+}
+
 TEST(Cli, VersionNamesTheAgentAndItsLibraries) {
   CommandResult r = Agent({"version"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -149,7 +171,8 @@ TEST(CheckConfig, MissingFileIsBadInput) {
 
 // The daemon on every example: starts, says it runs, exits 0 within a second of SIGTERM.
 TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
-  for (const fs::path& example : FilesIn(kSourceDir / "config/examples", ".yaml")) {
+  TempDir dir;
+  for (const fs::path& example : FilesIn(LocalExamples(dir), ".yaml")) {
     TempDir data;
     Subprocess agent({.argv = {kAgent, "run", "--config", example.string(), "--data-dir",
                                (data.path() / "data").string()}});
@@ -165,9 +188,10 @@ TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
 }
 
 TEST(Run, StopsOnSigint) {
+  TempDir dir;
   TempDir data;
   Subprocess agent({.argv = {kAgent, "run", "--config",
-                             (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                             (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                              "--data-dir", data.path().string()}});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   agent.Signal(SIGINT);
@@ -197,8 +221,9 @@ TEST(Run, MissingConfigIsBadInput) {
 }
 
 TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
+  TempDir dir;
   TempDir data;
-  const std::string config = (kSourceDir / "config/examples/modbus-tcp.yaml").string();
+  const std::string config = (LocalExamples(dir) / "modbus-tcp.yaml").string();
   Subprocess first({.argv = {kAgent, "run", "--config", config, "--data-dir",
                              data.path().string()}});
   ASSERT_TRUE(first.WaitForOutput("running;", seconds(20))) << first.Stderr();
@@ -212,17 +237,19 @@ TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
 }
 
 TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
+  TempDir dir;
   CommandResult r = Agent({"run", "--config",
-                           (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                           (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                            "--data-dir", "/dev/null/data"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("/dev/null/data"), std::string::npos) << r.err;
 }
 
 TEST(Run, BadLogLevelIsBadUsage) {
+  TempDir dir;
   TempDir data;
   CommandResult r = Agent({"run", "--config",
-                           (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                           (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                            "--data-dir", data.path().string(), "--log-level", "loud"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("loud"), std::string::npos) << r.err;
@@ -232,10 +259,10 @@ TEST(Run, BadLogLevelIsBadUsage) {
 TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
   TempDir dir;
   const fs::path config = dir.path() / "agent.yaml";
-  fs::copy_file(kSourceDir / "config/examples/modbus-tcp.yaml", config);
+  fs::copy_file(LocalExamples(dir) / "modbus-tcp.yaml", config);
   Subprocess agent({.argv = {kAgent, "run", "--config", config.string(), "--data-dir",
                              (dir.path() / "data").string()},
-                    .cwd = (kSourceDir / "config/examples").string()});
+                    .cwd = (dir.path() / "examples").string()});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   std::ofstream(config, std::ios::app) << "\nthis is: [not valid\n";
   agent.Signal(SIGHUP);
@@ -248,9 +275,10 @@ TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
 
 // Under systemd (JOURNAL_STREAM set) every line carries a syslog priority prefix for journald.
 TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
+  TempDir dir;
   TempDir data;
   Subprocess agent({.argv = {kAgent, "run", "--config",
-                             (kSourceDir / "config/examples/modbus-tcp.yaml").string(),
+                             (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                              "--data-dir", data.path().string()},
                     .stderr_as_journal = true});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();

@@ -1,9 +1,11 @@
 #include "config/config.h"
 
+#include "core/status.h"
+
 namespace edge::config {
 
-uint16_t RegisterCount(const ModbusTag& tag) {
-  switch (tag.type) {
+uint16_t FixedRegisterCount(ModbusType type) {
+  switch (type) {
     case ModbusType::kBool:  // one coil / discrete input, or one bit of one register
     case ModbusType::kInt16:
     case ModbusType::kUInt16:
@@ -17,9 +19,14 @@ uint16_t RegisterCount(const ModbusTag& tag) {
     case ModbusType::kFloat64:
       return 4;
     case ModbusType::kString:
-      return tag.length;
+      break;
   }
-  return 1;
+  EDGE_CHECK(false && "FixedRegisterCount of a string");
+  return 0;
+}
+
+uint16_t RegisterCount(const ModbusTag& tag) {
+  return tag.type == ModbusType::kString ? tag.length : FixedRegisterCount(tag.type);
 }
 
 std::string_view ModbusTableName(ModbusTable table) {

@@ -92,6 +92,9 @@ struct ModbusTag {
 // Registers (or bits, for coil / discrete tables) a tag occupies.
 uint16_t RegisterCount(const ModbusTag& tag);
 
+// Registers a numeric type occupies: 1, 2 or 4. REQUIRES: not kString (its length is per tag).
+uint16_t FixedRegisterCount(ModbusType type);
+
 // The spellings used in the YAML file: "holding", "float32", "CDAB".
 std::string_view ModbusTableName(ModbusTable table);
 std::string_view ModbusTypeName(ModbusType type);

@@ -332,16 +332,7 @@ class Loader {
     ModbusDevice d;
     d.pos = m->pos();
     bool ok = true;
-    if (auto name = reader_.Require(*m, "name")) {
-      if (auto s = Name(*name, "device name")) {
-        d.name = *s;
-        ok &= Unique(&device_names_, *name, *s, "device");
-      } else {
-        ok = false;
-      }
-    } else {
-      ok = false;
-    }
+    ok &= ReadUniqueName(*m, "name", "device name", &device_names_, "device", &d.name);
 
     auto host = m->Get("host");
     auto serial = m->Get("serial");
@@ -721,16 +712,7 @@ class Loader {
     MqttSource src;
     src.pos = m->pos();
     bool ok = true;
-    if (auto name = reader_.Require(*m, "name")) {
-      if (auto s = Name(*name, "source name")) {
-        src.name = *s;
-        ok &= Unique(&source_names_, *name, *s, "source");
-      } else {
-        ok = false;
-      }
-    } else {
-      ok = false;
-    }
+    ok &= ReadUniqueName(*m, "name", "source name", &source_names_, "source", &src.name);
 
     // Without its own broker, a source shares the upstream connection's settings.
     if (auto broker = m->Get("broker")) {
@@ -955,16 +937,7 @@ class Loader {
     Deployment d;
     d.pos = m->pos();
     bool ok = true;
-    if (auto asset = reader_.Require(*m, "asset")) {
-      if (auto s = Name(*asset, "asset name")) {
-        d.asset = *s;
-        ok &= Unique(&asset_names_, *asset, *s, "asset");
-      } else {
-        ok = false;
-      }
-    } else {
-      ok = false;
-    }
+    ok &= ReadUniqueName(*m, "asset", "asset name", &asset_names_, "asset", &d.asset);
     auto model = m->Get("model");
     auto package = m->Get("package");
     if (model && package) {
@@ -1114,6 +1087,19 @@ class Loader {
   }
 
   // Records `name` in `seen`; a second definition is an error at `f`.
+  // Reads the required name at `key` of `m` into `out`; false (and reported) if it is missing,
+  // not a valid name, or already used by another `kind`.
+  bool ReadUniqueName(const MapView& m, std::string_view key, std::string_view what,
+                      std::map<std::string, SourcePos>* seen, std::string_view kind,
+                      std::string* out) {
+    auto field = reader_.Require(m, key);
+    if (!field) return false;
+    auto name = Name(*field, what);
+    if (!name) return false;
+    *out = *name;
+    return Unique(seen, *field, *name, kind);
+  }
+
   bool Unique(std::map<std::string, SourcePos>* seen, const Field& f, const std::string& name,
               std::string_view what) {
     auto [it, inserted] = seen->emplace(name, f.value_pos);

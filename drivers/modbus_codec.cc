@@ -42,27 +42,6 @@ constexpr double kTwo64 = 18446744073709551616.0;
 
 }  // namespace
 
-int WordCount(ModbusType type) {
-  switch (type) {
-    case ModbusType::kBool:
-    case ModbusType::kInt16:
-    case ModbusType::kUInt16:
-      return 1;
-    case ModbusType::kInt32:
-    case ModbusType::kUInt32:
-    case ModbusType::kFloat32:
-      return 2;
-    case ModbusType::kInt64:
-    case ModbusType::kUInt64:
-    case ModbusType::kFloat64:
-      return 4;
-    case ModbusType::kString:
-      break;
-  }
-  EDGE_CHECK(false && "WordCount of a string");
-  return 0;
-}
-
 uint64_t GatherWords(std::span<const uint16_t> regs, WordOrder order) {
   const size_t n = regs.size();
   EDGE_CHECK(n >= 1 && n <= 4);
@@ -93,7 +72,7 @@ Reading DecodeRegisters(const ModbusTag& tag, std::span<const uint16_t> regs) {
     const unsigned bit = tag.bit.value_or(0);
     return MakeReading(Finish(tag, (regs[0] >> bit) & 1u));
   }
-  const auto n = static_cast<size_t>(WordCount(tag.type));
+  const auto n = static_cast<size_t>(config::FixedRegisterCount(tag.type));
   EDGE_CHECK(regs.size() >= n);
   const uint64_t bits = GatherWords(regs.first(n), tag.word_order);
   double raw = 0;
@@ -168,7 +147,7 @@ Status EncodeRegisters(const ModbusTag& tag, double value, std::span<uint16_t> r
         raw != 0 ? static_cast<uint16_t>(regs[0] | mask) : static_cast<uint16_t>(regs[0] & ~mask);
     return Status::Ok();
   }
-  const auto n = static_cast<size_t>(WordCount(tag.type));
+  const auto n = static_cast<size_t>(config::FixedRegisterCount(tag.type));
   EDGE_CHECK(regs.size() >= n);
   if (tag.type == ModbusType::kFloat32) {
     ScatterWords(std::bit_cast<uint32_t>(static_cast<float>(raw)), tag.word_order, regs.first(n));

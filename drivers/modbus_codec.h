@@ -55,8 +55,6 @@ struct Reading {
   Quality quality;
 };
 
-// Words a numeric type occupies on a register table (1, 2 or 4). REQUIRES: not kString.
-int WordCount(config::ModbusType type);
 
 // True for the coil and discrete-input tables, which are read as bits.
 constexpr bool IsBitTable(config::ModbusTable table) {

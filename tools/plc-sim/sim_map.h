@@ -7,11 +7,13 @@
 //     - name: pump1.pressure
 //       table: holding          # holding | input | coil | discrete
 //       address: 0
-//       type: float32           # bool int16 uint16 int32 uint32 int64 uint64 float32 float64
-//       string word_order: CDAB        # default ABCD scale: 0.1              # default 1; the
-//       stored raw value is (value - offset) / scale offset: 0               # default 0 bit: 3 #
-//       bool on a register table length: 8               # registers, for type string value: 12.5
-//       # initial engineering value (text for a string); default 0 / ""
+//       type: float32           # bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string
+//       word_order: CDAB        # default ABCD
+//       scale: 0.1              # default 1; the stored raw value is (value - offset) / scale
+//       offset: 0               # default 0
+//       bit: 3                  # bool on a register table
+//       length: 8               # registers, for type string
+//       value: 12.5             # initial engineering value (text for a string); default 0 / ""
 //
 // or CSV (a file whose name ends in .csv): a header naming columns among
 //   name,table,address,type,word_order,scale,offset,bit,length,value

@@ -19,7 +19,8 @@ constexpr int kExitBadInput = 2;
 int CheckConfig(const std::string& path) {
   const config::LoadResult result = config::LoadConfigFile(path);
   if (!result.ok()) {
-    for (const config::Diagnostic& d : result.errors) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+    for (const config::Diagnostic& d : result.errors)
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
     return kExitBadInput;
   }
   std::printf("%s: ok (%s)\n", path.c_str(), SummarizeConfig(*result.config).c_str());
@@ -39,10 +40,11 @@ void AddPendingCommand(CLI::App& command, int& exit_code) {
 }  // namespace
 
 int RunCommandLine(int argc, char** argv) {
-  CLI::App app{"edge-agent: machine-learning fault prediction next to the production line.\n"
-               "Polls PLCs (Modbus) and sensors (MQTT), stores readings in SQLite, scores\n"
-               "GRU/LSTM models on fixed-step windows and publishes alarms over MQTT.",
-               "edge-agent"};
+  CLI::App app{
+      "edge-agent: machine-learning fault prediction next to the production line.\n"
+      "Polls PLCs (Modbus) and sensors (MQTT), stores readings in SQLite, scores\n"
+      "GRU/LSTM models on fixed-step windows and publishes alarms over MQTT.",
+      "edge-agent"};
   app.require_subcommand(1);
   app.footer("Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.");
   int exit_code = 0;
@@ -50,8 +52,7 @@ int RunCommandLine(int argc, char** argv) {
   // run
   RunOptions run_options;
   CLI::App* run = app.add_subcommand("run", "Run the daemon");
-  run->add_option("--config", run_options.config_path, "Configuration file")
-      ->capture_default_str();
+  run->add_option("--config", run_options.config_path, "Configuration file")->capture_default_str();
   run->add_option("--data-dir", run_options.data_dir, "Override gateway.data_dir");
   run->add_option("--log-level", run_options.log_level,
                   "Override gateway.log_level (trace debug info warn error critical off)");
@@ -71,8 +72,7 @@ int RunCommandLine(int argc, char** argv) {
   std::string model_dir, input_csv, output_csv;
   CLI::App* predict = app.add_subcommand("predict", "Score a CSV offline with a model package");
   predict->add_option("--model", model_dir, "Model package directory")->required();
-  predict->add_option("--input", input_csv, "Input CSV (header row; , or ; separated)")
-      ->required();
+  predict->add_option("--input", input_csv, "Input CSV (header row; , or ; separated)")->required();
   predict->add_option("--output", output_csv, "Output CSV (default: standard output)");
   AddPendingCommand(*predict, exit_code);
 

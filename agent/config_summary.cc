@@ -26,13 +26,12 @@ std::string SummarizeConfig(const config::AgentConfig& config) {
   for (const auto& device : config.modbus) modbus_tags += device.tags.size();
   size_t mqtt_tags = 0;
   for (const auto& source : config.mqtt_sources) mqtt_tags += source.tags.size();
-  return fmt::format("{} ({}), {} ({}), {}",
-                     Plural(config.modbus.size(), "Modbus device", "Modbus devices"),
-                     Plural(modbus_tags, "tag", "tags"),
-                     Plural(config.mqtt_sources.size(), "MQTT source", "MQTT sources"),
-                     Plural(mqtt_tags, "tag", "tags"),
-                     Plural(config.models.deployments.size(), "model deployment",
-                            "model deployments"));
+  return fmt::format(
+      "{} ({}), {} ({}), {}", Plural(config.modbus.size(), "Modbus device", "Modbus devices"),
+      Plural(modbus_tags, "tag", "tags"),
+      Plural(config.mqtt_sources.size(), "MQTT source", "MQTT sources"),
+      Plural(mqtt_tags, "tag", "tags"),
+      Plural(config.models.deployments.size(), "model deployment", "model deployments"));
 }
 
 void LogConfiguration(const config::AgentConfig& config, spdlog::logger& log) {
@@ -56,8 +55,8 @@ void LogConfiguration(const config::AgentConfig& config, spdlog::logger& log) {
              Plural(d.inputs.size(), "input", "inputs"), d.alarm.raise_after, d.alarm.clear_after);
   }
   if (!config.http.listen.empty()) log.info("http endpoint {}", config.http.listen);
-  log.info("storage: retention {}, size cap {} MiB", config::FormatDuration(config.storage.retention),
-           config.storage.max_size_bytes >> 20);
+  log.info("storage: retention {}, size cap {} MiB",
+           config::FormatDuration(config.storage.retention), config.storage.max_size_bytes >> 20);
 }
 
 }  // namespace edge::agent

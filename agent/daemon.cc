@@ -32,11 +32,11 @@ constexpr size_t kIngestQueueCapacity = 1 << 16;
 void LogPollStatus(const drivers::ModbusSource& source, const QueueStats& queue,
                    spdlog::logger& log) {
   for (const drivers::ModbusDeviceStats& d : source.stats()) {
-    log.info("modbus device {} ({}): {}, {} polls, {} samples, {} timeouts, {} exceptions, "
-             "{} bad responses, {} connection errors, last latency {} us",
-             d.device, d.endpoint, d.connected ? "connected" : "not connected", d.polls,
-             d.samples, d.timeouts, d.exceptions, d.bad_responses, d.connection_errors,
-             d.last_latency.count());
+    log.info(
+        "modbus device {} ({}): {}, {} polls, {} samples, {} timeouts, {} exceptions, "
+        "{} bad responses, {} connection errors, last latency {} us",
+        d.device, d.endpoint, d.connected ? "connected" : "not connected", d.polls, d.samples,
+        d.timeouts, d.exceptions, d.bad_responses, d.connection_errors, d.last_latency.count());
   }
   log.info("ingest queue: depth {}, high water {}, dropped {}", queue.depth, queue.high_water,
            queue.dropped);
@@ -64,9 +64,9 @@ int RunDaemon(const RunOptions& options) {
 
   StatusOr<config::Duration> status_interval = config::ParseDuration(options.status_interval);
   if (!status_interval.ok() || status_interval->count() <= 0) {
-    std::fprintf(stderr, "edge-agent: --status-interval '%s': %s\n",
-                 options.status_interval.c_str(),
-                 status_interval.ok() ? "must be positive" : status_interval.status().message().c_str());
+    std::fprintf(
+        stderr, "edge-agent: --status-interval '%s': %s\n", options.status_interval.c_str(),
+        status_interval.ok() ? "must be positive" : status_interval.status().message().c_str());
     return 2;
   }
 
@@ -110,8 +110,9 @@ int RunDaemon(const RunOptions& options) {
     return 1;
   }
   if (!config->mqtt_sources.empty() || !config->models.deployments.empty() || config->upstream) {
-    log->warn("this build does not start MQTT sources, storage, models or the upstream "
-              "publisher yet; they are configured but idle");
+    log->warn(
+        "this build does not start MQTT sources, storage, models or the upstream "
+        "publisher yet; they are configured but idle");
   }
   log->warn("this build has no storage yet: polled samples are counted and discarded");
 
@@ -123,7 +124,6 @@ int RunDaemon(const RunOptions& options) {
   auto next_status = std::chrono::steady_clock::now() + *status_interval;
   for (;;) {
     const SignalEvent event = signals.Wait(kMainLoopTick);
-    drained.clear();
     while (ingest.PopBatch(drained, kIngestQueueCapacity, std::chrono::nanoseconds(0)) > 0) {
       drained.clear();
     }
@@ -137,12 +137,12 @@ int RunDaemon(const RunOptions& options) {
       config::LoadResult reloaded = config::LoadConfigFile(options.config_path);
       if (!reloaded.ok()) {
         for (const config::Diagnostic& d : reloaded.errors) log->error("{}", d.ToString());
-        log->error("reload: {} is invalid; keeping the running configuration",
-                   options.config_path);
+        log->error("reload: {} is invalid; keeping the running configuration", options.config_path);
       } else {
-        log->warn("reload: {} is valid, but applying a new configuration without a restart "
-                  "is not supported by this build; restart the service to apply it",
-                  options.config_path);
+        log->warn(
+            "reload: {} is valid, but applying a new configuration without a restart "
+            "is not supported by this build; restart the service to apply it",
+            options.config_path);
       }
       sd_notify(0, "READY=1");
     }

@@ -14,8 +14,8 @@ namespace edge::agent {
 
 struct RunOptions {
   std::string config_path = "/etc/edge-agent/agent.yaml";
-  std::string data_dir;   // overrides gateway.data_dir when not empty
-  std::string log_level;  // overrides gateway.log_level when not empty
+  std::string data_dir;                // overrides gateway.data_dir when not empty
+  std::string log_level;               // overrides gateway.log_level when not empty
   std::string status_interval = "1m";  // how often the poll summary is logged (a duration)
 };
 

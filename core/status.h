@@ -20,14 +20,14 @@ namespace edge {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,     // bad input from a user: config, CSV, model package (exit code 2)
+  kInvalidArgument,  // bad input from a user: config, CSV, model package (exit code 2)
   kNotFound,
   kAlreadyExists,
   kFailedPrecondition,  // e.g. the data directory is locked by another agent
   kResourceExhausted,   // queue full, disk full
   kUnavailable,         // a peer is away (PLC, broker, repository); retry later
   kDeadlineExceeded,
-  kDataLoss,            // corrupt file
+  kDataLoss,  // corrupt file
   kIoError,
   kUnimplemented,
   kInternal,
@@ -41,7 +41,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status FailedPrecondition(std::string m) {
@@ -78,7 +80,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design, like absl
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design, like absl
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT
     if (status_.ok()) {
       status_ = Status::Internal("StatusOr constructed from an OK Status without a value");
@@ -116,17 +118,17 @@ class [[nodiscard]] StatusOr {
 
 // Aborts with file and line when an invariant does not hold (ggml's GGML_ASSERT). For bugs only;
 // runtime faults (PLC away, disk full) are Statuses.
-#define EDGE_CHECK(cond)                                                              \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-      std::abort();                                                                   \
-    }                                                                                 \
+#define EDGE_CHECK(cond)                                                            \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                 \
+    }                                                                               \
   } while (0)
 
-#define EDGE_RETURN_IF_ERROR(expr)           \
-  do {                                       \
-    ::edge::Status edge_status_ = (expr);    \
+#define EDGE_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::edge::Status edge_status_ = (expr);        \
     if (!edge_status_.ok()) return edge_status_; \
   } while (0)
 

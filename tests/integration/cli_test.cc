@@ -84,6 +84,7 @@ TEST(Cli, VersionNamesTheAgentAndItsLibraries) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("edge-agent ", 0), 0u) << r.out;
   EXPECT_NE(r.out.find("yaml-cpp"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("libmodbus"), std::string::npos) << r.out;
 }
 
 TEST(Cli, EveryCommandHasHelp) {
@@ -109,9 +110,13 @@ TEST(Cli, EveryCommandHasHelp) {
 }
 
 TEST(Cli, BadUsageExitsTwo) {
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {}, {"frobnicate"}, {"run", "--no-such-option"}, {"check-config"},
-           {"predict", "--model", "m"}, {"model"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{},
+                                             {"frobnicate"},
+                                             {"run", "--no-such-option"},
+                                             {"check-config"},
+                                             {"predict", "--model", "m"},
+                                             {"model"}}) {
     CommandResult r = Agent(args);
     EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "(no args)" : args.front());
     EXPECT_NE(r.err.find("edge-agent: error:"), std::string::npos) << r.err;
@@ -176,8 +181,7 @@ TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
     TempDir data;
     Subprocess agent({.argv = {kAgent, "run", "--config", example.string(), "--data-dir",
                                (data.path() / "data").string()}});
-    ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20)))
-        << example << "\n" << agent.Stderr();
+    ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << example << "\n" << agent.Stderr();
     EXPECT_TRUE(fs::exists(data.path() / "data/agent.lock"));
     agent.Signal(SIGTERM);
     std::optional<int> status = agent.Wait(seconds(1));
@@ -190,9 +194,9 @@ TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
 TEST(Run, StopsOnSigint) {
   TempDir dir;
   TempDir data;
-  Subprocess agent({.argv = {kAgent, "run", "--config",
-                             (LocalExamples(dir) / "modbus-tcp.yaml").string(),
-                             "--data-dir", data.path().string()}});
+  Subprocess agent(
+      {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+                "--data-dir", data.path().string()}});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   agent.Signal(SIGINT);
   std::optional<int> status = agent.Wait(seconds(1));
@@ -204,9 +208,9 @@ TEST(Run, BadConfigIsRejectedBeforeAnythingStarts) {
   TempDir data;
   const fs::path bad_dir = kSourceDir / "tests/config/bad";
   const fs::path bad = FilesIn(bad_dir, ".yaml").front();
-  CommandResult r = Agent({"run", "--config", bad.filename().string(), "--data-dir",
-                           (data.path() / "data").string()},
-                          bad_dir.string());
+  CommandResult r = Agent(
+      {"run", "--config", bad.filename().string(), "--data-dir", (data.path() / "data").string()},
+      bad_dir.string());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, ReadFile(fs::path(bad).replace_extension(".expected")));
   EXPECT_FALSE(fs::exists(data.path() / "data")) << "a rejected config must not start anything";
@@ -215,8 +219,7 @@ TEST(Run, BadConfigIsRejectedBeforeAnythingStarts) {
 TEST(Run, MissingConfigIsBadInput) {
   CommandResult r = Agent({"run", "--config", "/nonexistent/agent.yaml"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("/nonexistent/agent.yaml:1:1: error: cannot read file"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("/nonexistent/agent.yaml:1:1: error: cannot read file"), std::string::npos)
       << r.err;
 }
 
@@ -224,11 +227,10 @@ TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
   TempDir dir;
   TempDir data;
   const std::string config = (LocalExamples(dir) / "modbus-tcp.yaml").string();
-  Subprocess first({.argv = {kAgent, "run", "--config", config, "--data-dir",
-                             data.path().string()}});
+  Subprocess first(
+      {.argv = {kAgent, "run", "--config", config, "--data-dir", data.path().string()}});
   ASSERT_TRUE(first.WaitForOutput("running;", seconds(20))) << first.Stderr();
-  CommandResult second =
-      Agent({"run", "--config", config, "--data-dir", data.path().string()});
+  CommandResult second = Agent({"run", "--config", config, "--data-dir", data.path().string()});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("in use by another edge-agent"), std::string::npos) << second.err;
   EXPECT_TRUE(first.running()) << "the first agent must be unaffected";
@@ -238,8 +240,7 @@ TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
 
 TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
   TempDir dir;
-  CommandResult r = Agent({"run", "--config",
-                           (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+  CommandResult r = Agent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                            "--data-dir", "/dev/null/data"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("/dev/null/data"), std::string::npos) << r.err;
@@ -248,8 +249,7 @@ TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
 TEST(Run, BadLogLevelIsBadUsage) {
   TempDir dir;
   TempDir data;
-  CommandResult r = Agent({"run", "--config",
-                           (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+  CommandResult r = Agent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                            "--data-dir", data.path().string(), "--log-level", "loud"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("loud"), std::string::npos) << r.err;
@@ -277,10 +277,10 @@ TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
 TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
   TempDir dir;
   TempDir data;
-  Subprocess agent({.argv = {kAgent, "run", "--config",
-                             (LocalExamples(dir) / "modbus-tcp.yaml").string(),
-                             "--data-dir", data.path().string()},
-                    .stderr_as_journal = true});
+  Subprocess agent(
+      {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+                "--data-dir", data.path().string()},
+       .stderr_as_journal = true});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   agent.Signal(SIGTERM);
   ASSERT_EQ(agent.Wait(seconds(1)), std::optional<int>(0));

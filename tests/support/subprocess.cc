@@ -63,8 +63,7 @@ Subprocess::Subprocess(const SubprocessOptions& options) {
     if (options.stderr_as_journal) {
       struct stat st {};
       if (fstat(STDERR_FILENO, &st) != 0) _exit(127);
-      const std::string stream =
-          std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+      const std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
       setenv("JOURNAL_STREAM", stream.c_str(), 1);
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test must not leave peers running

@@ -19,7 +19,7 @@ namespace edge::testing {
 
 struct SubprocessOptions {
   std::vector<std::string> argv{};  // argv[0] is the program (PATH is searched)
-  std::string cwd{};              // empty: the test's working directory
+  std::string cwd{};                // empty: the test's working directory
   std::vector<std::pair<std::string, std::string>> env{};  // added to / overriding the environment
   std::vector<std::string> unset_env{};
   // Sets JOURNAL_STREAM to the device:inode of the child's stderr file, as systemd does when

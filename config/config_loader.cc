@@ -408,25 +408,9 @@ class Loader {
     if (auto g = m->Get("max_gap")) {
       if (auto v = reader_.Integer(*g, 0, 125)) d.max_gap = static_cast<uint16_t>(*v);
     }
-    if (auto tags = reader_.Require(*m, "tags")) {
-      if (auto items = reader_.List(*tags)) {
-        if (items->empty()) {
-          reader_.Error(*tags, "a device needs at least one tag");
-        }
-        for (const Field& item : *items) {
-          if (auto t = ReadModbusTag(item, max_ok ? d.max_registers_per_request : 125)) {
-            d.tags.push_back(std::move(*t));
-          } else {
-            ok = false;
-          }
-        }
-      } else {
-        tags_complete_ = false;
-        ok = false;
-      }
-    } else {
-      ok = false;
-    }
+    const uint16_t tag_limit = max_ok ? d.max_registers_per_request : 125;
+    ok &= ReadTags(*m, "a device needs at least one tag", &d.tags,
+                   [&](const Field& item) { return ReadModbusTag(item, tag_limit); });
     if (!ok) return std::nullopt;
     if (d.serial) serial_fields_[d.name] = *serial;
     auto unit = m->Get("unit_id");
@@ -759,23 +743,8 @@ class Loader {
         src.timestamp_field = *s;
       }
     }
-    if (auto tags = reader_.Require(*m, "tags")) {
-      if (auto items = reader_.List(*tags)) {
-        if (items->empty()) reader_.Error(*tags, "a source needs at least one tag");
-        for (const Field& item : *items) {
-          if (auto t = ReadMqttTag(item, topic)) {
-            src.tags.push_back(std::move(*t));
-          } else {
-            ok = false;
-          }
-        }
-      } else {
-        tags_complete_ = false;
-        ok = false;
-      }
-    } else {
-      ok = false;
-    }
+    ok &= ReadTags(*m, "a source needs at least one tag", &src.tags,
+                   [&](const Field& item) { return ReadMqttTag(item, topic); });
     if (!ok) return std::nullopt;
     CheckTlsMatchesScheme(*m, &src.broker);
     AddConnection(*m, src.broker);
@@ -1087,6 +1056,30 @@ class Loader {
   }
 
   // Records `name` in `seen`; a second definition is an error at `f`.
+  // Reads the required, non-empty list `tags` of `m` with `read_tag` (which reports its own
+  // errors and returns nullopt for a bad tag); false if anything was wrong.
+  template <typename Tag, typename ReadTag>
+  bool ReadTags(const MapView& m, std::string_view empty_message, std::vector<Tag>* out,
+                ReadTag read_tag) {
+    auto tags = reader_.Require(m, "tags");
+    if (!tags) return false;
+    auto items = reader_.List(*tags);
+    if (!items) {
+      tags_complete_ = false;
+      return false;
+    }
+    if (items->empty()) reader_.Error(*tags, empty_message);
+    bool ok = true;
+    for (const Field& item : *items) {
+      if (std::optional<Tag> tag = read_tag(item)) {
+        out->push_back(std::move(*tag));
+      } else {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
   // Reads the required name at `key` of `m` into `out`; false (and reported) if it is missing,
   // not a valid name, or already used by another `kind`.
   bool ReadUniqueName(const MapView& m, std::string_view key, std::string_view what,

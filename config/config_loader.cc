@@ -170,14 +170,7 @@ class Loader {
     }
     ok &= ReadConnectionSettings(*m, &up.broker);
     if (auto prefix = reader_.Require(*m, "topic_prefix")) {
-      if (auto s = reader_.String(*prefix)) {
-        Status st = CheckTopicPrefix(*s);
-        if (st.ok()) {
-          up.topic_prefix = *s;
-        } else {
-          reader_.Error(*prefix, "'" + *s + "': " + st.message());
-        }
-      }
+      if (auto s = CheckedString(*prefix, CheckTopicPrefix)) up.topic_prefix = *s;
     }
     if (up.broker.client_id.empty()) up.broker.client_id = gateway_id;
     if (ok) {
@@ -716,19 +709,9 @@ class Loader {
     if (src.broker.client_id.empty()) src.broker.client_id = gateway_id + "-" + src.name;
 
     std::string topic;
-    if (auto t = reader_.Require(*m, "topic")) {
-      if (auto s = reader_.String(*t)) {
-        Status st = CheckTopicFilter(*s);
-        if (st.ok()) {
-          topic = *s;
-          src.topic = *s;
-        } else {
-          reader_.Error(*t, "'" + *s + "': " + st.message());
-          ok = false;
-        }
-      } else {
-        ok = false;
-      }
+    if (auto s = RequireChecked(*m, "topic", CheckTopicFilter)) {
+      topic = *s;
+      src.topic = *s;
     } else {
       ok = false;
     }
@@ -736,7 +719,7 @@ class Loader {
       if (auto v = reader_.Integer(*q, 0, 2)) src.qos = static_cast<int>(*v);
     }
     if (auto ts = m->Get("timestamp_field")) {
-      if (auto s = JsonPointer(*ts)) {
+      if (auto s = CheckedString(*ts, CheckJsonPointer)) {
         if (s->empty()) {
           reader_.Error(*ts, "empty JSON pointer; omit timestamp_field to use the arrival time");
         }
@@ -781,7 +764,7 @@ class Loader {
       ok = false;
     }
     if (auto field = m->Get("field")) {
-      if (auto s = JsonPointer(*field)) {
+      if (auto s = CheckedString(*field, CheckJsonPointer)) {
         tag.field = *s;
       } else {
         ok = false;
@@ -829,18 +812,8 @@ class Loader {
     if (!m) return std::nullopt;
     RepositoryConfig repo;
     bool ok = true;
-    if (auto url = reader_.Require(*m, "url")) {
-      if (auto s = reader_.String(*url)) {
-        Status st = CheckRepositoryUrl(*s);
-        if (st.ok()) {
-          repo.url = *s;
-        } else {
-          reader_.Error(*url, "'" + *s + "': " + st.message());
-          ok = false;
-        }
-      } else {
-        ok = false;
-      }
+    if (auto s = RequireChecked(*m, "url", CheckRepositoryUrl)) {
+      repo.url = *s;
     } else {
       ok = false;
     }
@@ -1044,10 +1017,21 @@ class Loader {
     return s;
   }
 
-  std::optional<std::string> JsonPointer(const Field& f) {
+  // The required key `key` of `m` as a string that `check` accepts; nullopt (reported) if it is
+  // missing, not a string or rejected.
+  std::optional<std::string> RequireChecked(const MapView& m, std::string_view key,
+                                            Status (*check)(std::string_view)) {
+    auto field = reader_.Require(m, key);
+    if (!field) return std::nullopt;
+    return CheckedString(*field, check);
+  }
+
+  // A string that `check` (config/value_syntax.h) accepts; a rejected one is reported at `f`
+  // with the value quoted.
+  std::optional<std::string> CheckedString(const Field& f, Status (*check)(std::string_view)) {
     auto s = reader_.String(f);
     if (!s) return std::nullopt;
-    Status st = CheckJsonPointer(*s);
+    Status st = check(*s);
     if (!st.ok()) {
       reader_.Error(f, "'" + *s + "': " + st.message());
       return std::nullopt;

@@ -1,14 +1,13 @@
 #include "config/config_loader.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "config/units.h"
+#include "tests/support/test_files.h"
 
 namespace edge::config {
 namespace {
@@ -16,29 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "config_test.XXXXXX").string();
-    EDGE_CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path Write(const std::string& relative, const std::string& content) const {
-    const fs::path p = path_ / relative;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << content;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using edge::testing::ScratchDir;
 
 constexpr char kPublicKey[] =
     "-----BEGIN PUBLIC KEY-----\n"
@@ -389,7 +366,7 @@ TEST(LoadConfig, RtuDevicesOnOneBusShareSettingsAndNotUnitIds) {
 }
 
 TEST(LoadConfig, UpstreamAndSourceConnectionDefaults) {
-  TempDir dir;
+  ScratchDir dir;
   dir.Write("mqtt.pass", "secret\n");
   dir.Write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
   const AgentConfig c = LoadOk(
@@ -451,7 +428,7 @@ TEST(LoadConfig, UpstreamAndSourceConnectionDefaults) {
 }
 
 TEST(LoadConfig, RelativePathsResolveAgainstTheConfigDirectory) {
-  TempDir dir;
+  ScratchDir dir;
   dir.Write("keys/repo.pub", kPublicKey);
   dir.Write("pkg/manifest.json", "{}");
   const fs::path config =
@@ -494,7 +471,7 @@ TEST(LoadConfig, RelativePathsResolveAgainstTheConfigDirectory) {
 }
 
 TEST(LoadConfig, AbsolutePathsAreKept) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path key = dir.Write("repo.pub", kPublicKey);
   const AgentConfig c = LoadOk(
       "gateway: {id: gw1}\nmodels:\n  repository:\n"
@@ -507,7 +484,7 @@ TEST(LoadConfig, AbsolutePathsAreKept) {
 }
 
 TEST(LoadConfig, RejectsAPrivateKeyAsTrustedKey) {
-  TempDir dir;
+  ScratchDir dir;
   dir.Write("repo.key", "-----BEGIN PRIVATE KEY-----\nnot a real key\n-----END PRIVATE KEY-----\n");
   EXPECT_EQ(Messages("gateway: {id: gw1}\nmodels:\n  repository:\n"
                      "    url: https://m.example.com/\n    trusted_keys: [repo.key]\n",
@@ -518,7 +495,7 @@ TEST(LoadConfig, RejectsAPrivateKeyAsTrustedKey) {
 }
 
 TEST(LoadConfig, PackageMustBeADirectoryWithAManifest) {
-  TempDir dir;
+  ScratchDir dir;
   dir.Write("empty/README", "x");
   dir.Write("file", "x");
   const std::string base =
@@ -536,7 +513,7 @@ TEST(LoadConfig, PackageMustBeADirectoryWithAManifest) {
 }
 
 TEST(LoadConfig, DeploymentInputsMayNameTemplatedMqttTags) {
-  TempDir dir;
+  ScratchDir dir;
   dir.Write("pkg/manifest.json", "{}");
   const AgentConfig c = LoadOk(
       "gateway: {id: gw1}\n"
@@ -577,7 +554,7 @@ TEST(LoadConfig, DeploymentInputsMayNameTemplatedMqttTags) {
 }
 
 TEST(LoadConfig, BrokenTagsDoNotCauseDanglingReferenceErrors) {
-  TempDir dir;
+  ScratchDir dir;
   dir.Write("pkg/manifest.json", "{}");
   // The tag's name is wrong, so the input that names it is not reported as well.
   EXPECT_EQ(
@@ -591,7 +568,7 @@ TEST(LoadConfig, BrokenTagsDoNotCauseDanglingReferenceErrors) {
 }
 
 TEST(LoadConfigFile, UnreadableFileIsOneDiagnostic) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string missing = (dir.path() / "missing.yaml").string();
   EXPECT_EQ(Errors(LoadConfigFile(missing)),
             missing + ":1:1: error: cannot read file: no such file or directory\n");

@@ -4,14 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "config/config_loader.h"
+#include "tests/support/test_files.h"
 
 namespace edge::config {
 namespace {
@@ -22,21 +20,8 @@ const fs::path kBadDir = fs::path(EDGE_SOURCE_DIR) / "tests/config/bad";
 const fs::path kExamplesDir = fs::path(EDGE_SOURCE_DIR) / "config/examples";
 constexpr size_t kMinimumCorpus = 35;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<fs::path> FilesWithExtension(const fs::path& dir, const std::string& ext) {
-  std::vector<fs::path> out;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file() && entry.path().extension() == ext) out.push_back(entry.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using edge::testing::FilesWithExtension;
+using edge::testing::ReadFile;
 
 std::string Joined(const LoadResult& r) {
   std::string out;

@@ -3,9 +3,7 @@
 #include <stdlib.h>
 
 #include <cstdio>
-#include <fstream>
 #include <regex>
-#include <sstream>
 #include <thread>
 
 namespace edge::testing {
@@ -26,23 +24,6 @@ std::string FirstLine(const std::string& text) {
 }
 
 }  // namespace
-
-ScratchDir::ScratchDir() {
-  char name[] = "/tmp/edge-drivers-test-XXXXXX";
-  if (mkdtemp(name) == nullptr) std::abort();
-  path_ = name;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string ScratchDir::Write(const std::string& name, const std::string& text) const {
-  const std::filesystem::path path = path_ / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path.string();
-}
 
 PlcSim::PlcSim(const std::string& map_path, std::vector<std::string> extra_args, int port) {
   std::vector<std::string> argv = {PLC_SIM_BINARY, "--map", map_path, "--port",

@@ -23,23 +23,9 @@
 #include <vector>
 
 #include "tests/support/subprocess.h"
+#include "tests/support/test_files.h"
 
 namespace edge::testing {
-
-// A private temporary directory, removed with everything in it.
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  // Writes `text` to path()/name and returns the full path.
-  std::string Write(const std::string& name, const std::string& text) const;
-
- private:
-  std::filesystem::path path_;
-};
 
 // plc-sim serving `map_path` on 127.0.0.1.
 class PlcSim {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/support/subprocess.h"
+#include "tests/support/test_files.h"
 
 namespace edge::testing {
 namespace {
@@ -28,43 +29,15 @@ CommandResult Agent(std::vector<std::string> args, const std::string& cwd = "") 
   return RunCommand({.argv = args, .cwd = cwd});
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::vector<fs::path> FilesIn(const fs::path& dir, const std::string& extension) {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().extension() == extension) files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/edge-cli-test-XXXXXX";
-    path_ = mkdtemp(name);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // The examples name realistic plant addresses (10.x PLCs, *.plant.local). `run` really polls
 // them, and tests must never send traffic off this machine, so the daemon tests run a copy of
 // config/examples/ in which every Modbus `host:` is 127.0.0.1 (nothing listens on port 502
 // there: the connection is refused at once, which the agent survives and reports).
-fs::path LocalExamples(const TempDir& dir) {
+fs::path LocalExamples(const ScratchDir& dir) {
   const fs::path copy = dir.path() / "examples";
   fs::copy(kSourceDir / "config/examples", copy, fs::copy_options::recursive);
-  for (const fs::path& file : FilesIn(copy, ".yaml")) {
+  for (const fs::path& file : FilesWithExtension(copy, ".yaml")) {
     std::istringstream in(ReadFile(file));
     std::string out, line;
     while (std::getline(in, line)) {
@@ -141,7 +114,7 @@ TEST(Cli, CommandsNotInThisBuildSayServeAndExitOne) {
 }
 
 TEST(CheckConfig, AcceptsEveryExample) {
-  const auto examples = FilesIn(kSourceDir / "config/examples", ".yaml");
+  const auto examples = FilesWithExtension(kSourceDir / "config/examples", ".yaml");
   ASSERT_GE(examples.size(), 4u);
   for (const fs::path& example : examples) {
     CommandResult r = Agent({"check-config", example.string()});
@@ -154,7 +127,7 @@ TEST(CheckConfig, AcceptsEveryExample) {
 // Each bad config is rejected with exit code 2 and exactly its golden message on stderr.
 TEST(CheckConfig, RejectsEveryBadConfigWithItsGoldenMessage) {
   const fs::path bad_dir = kSourceDir / "tests/config/bad";
-  const auto bad = FilesIn(bad_dir, ".yaml");
+  const auto bad = FilesWithExtension(bad_dir, ".yaml");
   ASSERT_GE(bad.size(), 30u);
   for (const fs::path& file : bad) {
     const fs::path golden = fs::path(file).replace_extension(".expected");
@@ -167,7 +140,7 @@ TEST(CheckConfig, RejectsEveryBadConfigWithItsGoldenMessage) {
 }
 
 TEST(CheckConfig, MissingFileIsBadInput) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string missing = (dir.path() / "nope.yaml").string();
   CommandResult r = Agent({"check-config", missing});
   EXPECT_EQ(r.exit_code, 2);
@@ -176,9 +149,9 @@ TEST(CheckConfig, MissingFileIsBadInput) {
 
 // The daemon on every example: starts, says it runs, exits 0 within a second of SIGTERM.
 TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
-  TempDir dir;
-  for (const fs::path& example : FilesIn(LocalExamples(dir), ".yaml")) {
-    TempDir data;
+  ScratchDir dir;
+  for (const fs::path& example : FilesWithExtension(LocalExamples(dir), ".yaml")) {
+    ScratchDir data;
     Subprocess agent({.argv = {kAgent, "run", "--config", example.string(), "--data-dir",
                                (data.path() / "data").string()}});
     ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << example << "\n" << agent.Stderr();
@@ -192,8 +165,8 @@ TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
 }
 
 TEST(Run, StopsOnSigint) {
-  TempDir dir;
-  TempDir data;
+  ScratchDir dir;
+  ScratchDir data;
   Subprocess agent(
       {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                 "--data-dir", data.path().string()}});
@@ -205,9 +178,9 @@ TEST(Run, StopsOnSigint) {
 }
 
 TEST(Run, BadConfigIsRejectedBeforeAnythingStarts) {
-  TempDir data;
+  ScratchDir data;
   const fs::path bad_dir = kSourceDir / "tests/config/bad";
-  const fs::path bad = FilesIn(bad_dir, ".yaml").front();
+  const fs::path bad = FilesWithExtension(bad_dir, ".yaml").front();
   CommandResult r = Agent(
       {"run", "--config", bad.filename().string(), "--data-dir", (data.path() / "data").string()},
       bad_dir.string());
@@ -224,8 +197,8 @@ TEST(Run, MissingConfigIsBadInput) {
 }
 
 TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
-  TempDir dir;
-  TempDir data;
+  ScratchDir dir;
+  ScratchDir data;
   const std::string config = (LocalExamples(dir) / "modbus-tcp.yaml").string();
   Subprocess first(
       {.argv = {kAgent, "run", "--config", config, "--data-dir", data.path().string()}});
@@ -239,7 +212,7 @@ TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
 }
 
 TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
-  TempDir dir;
+  ScratchDir dir;
   CommandResult r = Agent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                            "--data-dir", "/dev/null/data"});
   EXPECT_EQ(r.exit_code, 1);
@@ -247,8 +220,8 @@ TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
 }
 
 TEST(Run, BadLogLevelIsBadUsage) {
-  TempDir dir;
-  TempDir data;
+  ScratchDir dir;
+  ScratchDir data;
   CommandResult r = Agent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                            "--data-dir", data.path().string(), "--log-level", "loud"});
   EXPECT_EQ(r.exit_code, 2);
@@ -257,7 +230,7 @@ TEST(Run, BadLogLevelIsBadUsage) {
 
 // SIGHUP with a broken file: the errors are logged and the agent keeps running.
 TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path config = dir.path() / "agent.yaml";
   fs::copy_file(LocalExamples(dir) / "modbus-tcp.yaml", config);
   Subprocess agent({.argv = {kAgent, "run", "--config", config.string(), "--data-dir",
@@ -275,8 +248,8 @@ TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
 
 // Under systemd (JOURNAL_STREAM set) every line carries a syslog priority prefix for journald.
 TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
-  TempDir dir;
-  TempDir data;
+  ScratchDir dir;
+  ScratchDir data;
   Subprocess agent(
       {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                 "--data-dir", data.path().string()},

@@ -22,3 +22,6 @@ echo "== tests under ASan + UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$root/build/asan" --output-on-failure -j "$jobs" --timeout 900
+
+echo "== fuzz targets (clang, libFuzzer + ASan + UBSan, bounded time)"
+"$root/scripts/fuzz.sh"

@@ -96,6 +96,7 @@ class [[nodiscard]] StatusOr {
   T&& value() && { return std::move(CheckedValue()); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

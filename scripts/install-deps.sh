@@ -18,6 +18,8 @@ packages=(
   mosquitto mosquitto-clients python3 python3-pymodbus python3-serial python3-serial-asyncio socat openssl
   # reference models exported by PyTorch; JSON Schema checks of published messages
   python3-torch python3-onnx python3-numpy python3-jsonschema
+  # HTTPS model repository in tests
+  nginx-light
 )
 
 missing=()

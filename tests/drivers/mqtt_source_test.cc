@@ -1,0 +1,361 @@
+// MqttSource against a real mosquitto started by the test on a free loopback port: wildcard
+// subscriptions with tag name templates, every payload form and timestamp form, malformed
+// payloads, reconnect after the broker is killed and restarted, persistent sessions, password
+// authentication and TLS with client certificates (made by openssl in the test). Timing
+// assertions are loose: they check behaviour, not latency.
+#include "drivers/mqtt_source.h"
+
+#include <gtest/gtest.h>
+
+#include "core/time_format.h"
+#include "tests/drivers/mqtt_test_util.h"
+
+namespace edge::drivers {
+namespace {
+
+using edge::testing::Eventually;
+using edge::testing::LogCapture;
+using edge::testing::MosquittoBroker;
+using edge::testing::MosquittoPub;
+using edge::testing::SampleCollector;
+using edge::testing::ScratchDir;
+using edge::testing::TlsFiles;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+config::MqttSource Source(const std::string& name, const std::string& uri, const std::string& topic,
+                          int qos, std::vector<std::pair<std::string, std::string>> tags,
+                          const std::string& timestamp_field = "") {
+  config::MqttSource s;
+  s.name = name;
+  s.broker.uri = uri;
+  s.broker.client_id = "edge-test-" + name;
+  s.topic = topic;
+  s.qos = qos;
+  s.timestamp_field = timestamp_field;
+  for (auto& [tag, field] : tags) s.tags.push_back(config::MqttSourceTag{tag, field, {}});
+  return s;
+}
+
+// A registry holding the sources' fixed tag names, a queue, a collector, and the source.
+struct Rig {
+  explicit Rig(const std::vector<config::MqttSource>& sources,
+               MqttSource::Options options = MqttSource::Options()) {
+    for (const config::MqttSource& s : sources) {
+      for (const config::MqttSourceTag& t : s.tags) {
+        if (t.name.find('{') == std::string::npos) registry.Intern(t.name);
+      }
+    }
+    options.backoff_initial = milliseconds(50);
+    options.backoff_max = milliseconds(500);
+    StatusOr<std::unique_ptr<MqttSource>> s =
+        MqttSource::Create(sources, registry, registry_mu, queue, options);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (s.ok()) source = std::move(*s);
+  }
+  bool StartAndConnect() {
+    if (!source || !source->Start().ok()) return false;
+    return Eventually(
+        [&] {
+          for (const MqttSourceStats& s : source->stats()) {
+            if (s.connection.state != MqttConnectionState::kConnected) return false;
+          }
+          return true;
+        },
+        seconds(15));
+  }
+
+  TagRegistry registry;
+  std::mutex registry_mu;
+  BoundedQueue<Sample> queue{4096};
+  SampleCollector collector{queue, registry, registry_mu};
+  std::unique_ptr<MqttSource> source;
+};
+
+Timestamp At(const char* text) { return ParseRfc3339(text).value(); }
+
+TEST(MqttSource, WildcardsTemplatesAndEveryPayloadForm) {
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.ok()) << broker.error();
+  Rig rig({
+      Source("vib", broker.uri(), "plant1/line3/+/vib", 1,
+             {{"{2}.vib_rms", "/rms"}, {"{2}.bearing_temp", "/temp/value"}}, "/ts"),
+      Source("flow", broker.uri(), "plant1/line3/pump1/flow", 0, {{"pump1.flow", ""}}),
+      Source("site", broker.uri(), "site/#", 1, {{"{1}.{2}", "/v"}}, "/t"),
+  });
+  ASSERT_TRUE(rig.StartAndConnect());
+
+  const int p = broker.port();
+  ASSERT_EQ(
+      MosquittoPub(p, "plant1/line3/pump1/vib",
+                   R"({"ts": 1732096800123, "rms": 0.21, "temp": {"value": 41.5}})", {"-q", "1"}),
+      0);
+  ASSERT_EQ(MosquittoPub(p, "plant1/line3/pump2/vib",
+                         R"({"ts": 1732096801.5, "rms": 0.3, "temp": {"value": 39}})", {"-q", "1"}),
+            0);
+  ASSERT_EQ(MosquittoPub(p, "plant1/line3/pump1/flow", "12.5"), 0);
+  ASSERT_EQ(MosquittoPub(p, "site/hall2/fan", R"({"v": 3, "t": "2026-11-23T10:00:00.250Z"})",
+                         {"-q", "1"}),
+            0);
+
+  auto& c = rig.collector;
+  ASSERT_TRUE(c.WaitFor("pump1.vib_rms", 1, seconds(10)));
+  ASSERT_TRUE(c.WaitFor("pump2.bearing_temp", 1, seconds(10)));
+  ASSERT_TRUE(c.WaitFor("pump1.flow", 1, seconds(10)));
+  ASSERT_TRUE(c.WaitFor("hall2.fan", 1, seconds(10)));
+
+  const Sample rms1 = c.Of("pump1.vib_rms")[0];
+  EXPECT_DOUBLE_EQ(rms1.value, 0.21);
+  EXPECT_EQ(rms1.quality, Quality::kGood);
+  EXPECT_EQ(rms1.ts, At("2024-11-20T10:00:00.123Z"));  // epoch milliseconds
+  EXPECT_DOUBLE_EQ(c.Of("pump1.bearing_temp")[0].value, 41.5);
+  EXPECT_DOUBLE_EQ(c.Of("pump2.vib_rms")[0].value, 0.3);
+  EXPECT_EQ(c.Of("pump2.vib_rms")[0].ts, At("2024-11-20T10:00:01.500Z"));  // epoch seconds
+  const Sample fan = c.Of("hall2.fan")[0];
+  EXPECT_DOUBLE_EQ(fan.value, 3);
+  EXPECT_EQ(fan.ts, At("2026-11-23T10:00:00.250Z"));  // RFC 3339
+  // No timestamp_field: the arrival time, i.e. about now.
+  const Sample flow = c.Of("pump1.flow")[0];
+  EXPECT_DOUBLE_EQ(flow.value, 12.5);
+  const auto age = std::chrono::system_clock::now() - flow.ts;
+  EXPECT_LT(std::chrono::abs(age), seconds(30));
+
+  // The counters are bumped just after the push: give them a moment.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const std::vector<MqttSourceStats> st = rig.source->stats();
+        return st[0].samples == 4 && st[1].samples == 1 && st[2].samples == 1;
+      },
+      seconds(5)));
+  const std::vector<MqttSourceStats> stats = rig.source->stats();
+  ASSERT_EQ(stats.size(), 3u);
+  EXPECT_EQ(stats[0].source, "vib");
+  EXPECT_EQ(stats[0].messages, 2u);
+  EXPECT_EQ(stats[0].samples, 4u);
+  EXPECT_EQ(stats[0].malformed, 0u);
+  EXPECT_EQ(stats[1].samples, 1u);
+  EXPECT_EQ(stats[2].samples, 1u);
+  EXPECT_TRUE(stats[0].connection.tcp_nodelay);
+}
+
+TEST(MqttSource, MalformedPayloadsAreCountedAndOnlyThatMessageIsDropped) {
+  LogCapture logs;
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.ok()) << broker.error();
+  MqttSource::Options options;
+  options.max_payload_bytes = 1024;
+  Rig rig({Source("vib", broker.uri(), "m/+/vib", 1, {{"{1}.rms", "/rms"}}),
+           Source("plain", broker.uri(), "m/plain", 1, {{"m.plain", ""}})},
+          options);
+  ASSERT_TRUE(rig.StartAndConnect());
+  const int p = broker.port();
+  const std::vector<std::string> q1 = {"-q", "1"};
+  ASSERT_EQ(MosquittoPub(p, "m/a/vib", "not json", q1), 0);
+  ASSERT_EQ(MosquittoPub(p, "m/a/vib", R"({"peak": 1})", q1), 0);
+  ASSERT_EQ(MosquittoPub(p, "m/a/vib", R"({"rms": "0.5"})", q1), 0);
+  ASSERT_EQ(
+      MosquittoPub(p, "m/a/vib", R"({"rms": 1, "pad": ")" + std::string(2000, 'x') + "\"}", q1), 0);
+  ASSERT_EQ(MosquittoPub(p, "m/plain", "NaN", q1), 0);
+  ASSERT_EQ(MosquittoPub(p, "m/plain", "inf", q1), 0);
+  ASSERT_EQ(MosquittoPub(p, "m/bad level/vib", R"({"rms": 2})", q1), 0);  // no valid tag name
+  // Good messages after the bad ones still arrive.
+  ASSERT_EQ(MosquittoPub(p, "m/a/vib", R"({"rms": 0.7})", q1), 0);
+  ASSERT_EQ(MosquittoPub(p, "m/plain", "4.25", q1), 0);
+
+  ASSERT_TRUE(rig.collector.WaitFor("a.rms", 1, seconds(10)));
+  ASSERT_TRUE(rig.collector.WaitFor("m.plain", 1, seconds(10)));
+  EXPECT_DOUBLE_EQ(rig.collector.Of("a.rms")[0].value, 0.7);
+  EXPECT_DOUBLE_EQ(rig.collector.Of("m.plain")[0].value, 4.25);
+  EXPECT_EQ(rig.collector.Total(), 2u);
+
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const std::vector<MqttSourceStats> st = rig.source->stats();
+        return st[0].samples == 1 && st[1].samples == 1;
+      },
+      seconds(5)));
+  const std::vector<MqttSourceStats> stats = rig.source->stats();
+  const auto kind = [](const MqttSourceStats& s, PayloadError e) {
+    return s.by_kind[static_cast<int>(e)];
+  };
+  EXPECT_EQ(stats[0].messages, 6u);
+  EXPECT_EQ(stats[0].malformed, 4u);
+  EXPECT_EQ(kind(stats[0], PayloadError::kNotJson), 1u);
+  EXPECT_EQ(kind(stats[0], PayloadError::kMissingField), 1u);
+  EXPECT_EQ(kind(stats[0], PayloadError::kWrongType), 1u);
+  EXPECT_EQ(kind(stats[0], PayloadError::kTooLarge), 1u);
+  EXPECT_EQ(stats[0].unmatched_topic, 1u);
+  EXPECT_EQ(stats[0].samples, 1u);
+  EXPECT_EQ(stats[1].malformed, 2u);
+  EXPECT_EQ(kind(stats[1], PayloadError::kNotFinite), 2u);
+  EXPECT_EQ(stats[1].samples, 1u);
+  EXPECT_TRUE(
+      logs.Contains("mqtt source vib: dropped a malformed message on 'm/a/vib': "
+                    "field /rms is missing (missing_field)"))
+      << logs.Text();
+  EXPECT_TRUE(logs.Contains("a string where a number is due (wrong_type)")) << logs.Text();
+  EXPECT_TRUE(logs.Contains("gives no valid tag name")) << logs.Text();
+}
+
+TEST(MqttSource, ReconnectsAndResubscribesAfterTheBrokerRestarts) {
+  LogCapture logs;
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.ok()) << broker.error();
+  Rig rig({Source("vib", broker.uri(), "r/+/vib", 1, {{"{1}.rms", "/rms"}})});
+  ASSERT_TRUE(rig.StartAndConnect());
+  ASSERT_EQ(MosquittoPub(broker.port(), "r/p1/vib", R"({"rms": 1})", {"-q", "1"}), 0);
+  ASSERT_TRUE(rig.collector.WaitFor("p1.rms", 1, seconds(10)));
+
+  // The broker dies without a word and comes back on the same port with no memory
+  // (persistence false): only a fresh SUBSCRIBE from us brings the messages back.
+  broker.Kill();
+  ASSERT_TRUE(Eventually(
+      [&] { return rig.source->stats()[0].connection.state != MqttConnectionState::kConnected; },
+      seconds(10)));
+  std::this_thread::sleep_for(milliseconds(300));  // a few refused reconnects
+  ASSERT_TRUE(broker.Restart()) << broker.error();
+  ASSERT_TRUE(
+      Eventually([&] { return rig.source->stats()[0].connection.connects >= 2; }, seconds(15)));
+  ASSERT_EQ(MosquittoPub(broker.port(), "r/p2/vib", R"({"rms": 2})", {"-q", "1"}), 0);
+  ASSERT_TRUE(rig.collector.WaitFor("p2.rms", 1, seconds(10)));
+  EXPECT_DOUBLE_EQ(rig.collector.Of("p2.rms")[0].value, 2);
+
+  const MqttConnectionStats c = rig.source->stats()[0].connection;
+  EXPECT_EQ(c.connection_losses, 1u);
+  EXPECT_GE(c.connect_failures, 1u);
+  EXPECT_TRUE(logs.Contains("mqtt source vib: connection to " + broker.uri() + " lost"))
+      << logs.Text();
+  EXPECT_TRUE(logs.Contains("(reconnect; subscriptions restored)")) << logs.Text();
+}
+
+TEST(MqttSource, PersistentSessionKeepsQos1MessagesWhileAway) {
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.ok()) << broker.error();
+  const config::MqttSource cfg = Source("keep", broker.uri(), "k/vib", 1, {{"k.rms", "/rms"}});
+  {
+    Rig first({cfg});
+    ASSERT_TRUE(first.StartAndConnect());
+    first.source->Stop();
+  }
+  // Published while the agent is away: the broker queues them for the persistent session.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(
+        MosquittoPub(broker.port(), "k/vib", "{\"rms\": " + std::to_string(i) + "}", {"-q", "1"}),
+        0);
+  }
+  Rig second({cfg});
+  ASSERT_TRUE(second.StartAndConnect());
+  ASSERT_TRUE(second.collector.WaitFor("k.rms", 3, seconds(10)));
+  const std::vector<Sample> got = second.collector.Of("k.rms");
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(got[static_cast<size_t>(i)].value, i);
+}
+
+TEST(MqttSource, PasswordAuthentication) {
+  LogCapture logs;
+  MosquittoBroker::Options bo;
+  bo.users = {{"sensor", "s3cret pass"}};
+  MosquittoBroker broker(bo);
+  ASSERT_TRUE(broker.ok()) << broker.error();
+  ScratchDir dir;
+  config::MqttSource good = Source("auth", broker.uri(), "a/v", 1, {{"a.v", ""}});
+  good.broker.username = "sensor";
+  good.broker.password_file = dir.Write("good.pass", "s3cret pass\n").string();
+  config::MqttSource bad = Source("wrongpw", broker.uri(), "a/v", 1, {{"b.v", ""}});
+  bad.broker.username = "sensor";
+  bad.broker.password_file = dir.Write("bad.pass", "guess\n").string();
+
+  Rig ok_rig({good});
+  ASSERT_TRUE(ok_rig.StartAndConnect());
+  ASSERT_EQ(MosquittoPub(broker.port(), "a/v", "5", {"-u", "sensor", "-P", "s3cret pass"}), 0);
+  ASSERT_TRUE(ok_rig.collector.WaitFor("a.v", 1, seconds(10)));
+
+  Rig bad_rig({bad});
+  ASSERT_TRUE(bad_rig.source->Start().ok());
+  ASSERT_TRUE(Eventually(
+      [&] { return bad_rig.source->stats()[0].connection.connect_failures >= 2; }, seconds(10)));
+  EXPECT_NE(bad_rig.source->stats()[0].connection.state, MqttConnectionState::kConnected);
+  EXPECT_EQ(bad_rig.source->stats()[0].connection.connects, 0u);
+  EXPECT_TRUE(logs.WaitFor("mqtt source wrongpw: connect to " + broker.uri() + " failed: refused:",
+                           seconds(5)))
+      << logs.Text();
+  EXPECT_TRUE(logs.Contains("check username and password_file")) << logs.Text();
+}
+
+TEST(MqttSource, MissingPasswordFileIsAStartupError) {
+  config::MqttSource s = Source("nopw", "tcp://127.0.0.1:1", "a/v", 1, {{"a.v", ""}});
+  s.broker.username = "x";
+  s.broker.password_file = "/nonexistent/edge-test.pass";
+  TagRegistry registry;
+  registry.Intern("a.v");
+  std::mutex mu;
+  BoundedQueue<Sample> queue(16);
+  StatusOr<std::unique_ptr<MqttSource>> created = MqttSource::Create({s}, registry, mu, queue);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(created.status().message().find("/nonexistent/edge-test.pass"), std::string::npos);
+}
+
+class MqttSourceTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tls_ = TlsFiles::Make(dir_.path() / "pki");
+    ASSERT_TRUE(tls_.error.empty()) << tls_.error;
+    MosquittoBroker::Options bo;
+    bo.tls = &tls_;
+    broker_ = std::make_unique<MosquittoBroker>(bo);
+    ASSERT_TRUE(broker_->ok()) << broker_->error();
+  }
+  std::vector<std::string> PubTls() const {
+    return {"--cafile", tls_.ca_cert,    "--cert", tls_.client_cert,
+            "--key",    tls_.client_key, "-q",     "1"};
+  }
+  config::MqttSource TlsSource(const std::string& name, const std::string& ca) const {
+    config::MqttSource s =
+        Source(name, broker_->uri(/*host_name=*/true), "t/+/v", 1, {{"{1}.v", ""}});
+    s.broker.tls = config::TlsConfig{ca, tls_.client_cert, tls_.client_key, true};
+    return s;
+  }
+
+  ScratchDir dir_;
+  TlsFiles tls_;
+  std::unique_ptr<MosquittoBroker> broker_;
+};
+
+TEST_F(MqttSourceTls, ClientCertificateAndVerifiedHostName) {
+  Rig rig({TlsSource("tls", tls_.ca_cert)});
+  ASSERT_TRUE(rig.StartAndConnect()) << broker_->log();
+  ASSERT_EQ(MosquittoPub(broker_->port(), "t/s1/v", "21.5", PubTls()), 0);
+  ASSERT_TRUE(rig.collector.WaitFor("s1.v", 1, seconds(10)));
+  EXPECT_DOUBLE_EQ(rig.collector.Of("s1.v")[0].value, 21.5);
+  EXPECT_TRUE(rig.source->stats()[0].connection.tcp_nodelay);
+}
+
+TEST_F(MqttSourceTls, WrongCaIsRefusedWithAClearLogLine) {
+  LogCapture logs;
+  Rig rig({TlsSource("wrongca", tls_.other_ca_cert)});
+  ASSERT_TRUE(rig.source->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return rig.source->stats()[0].connection.connect_failures >= 2; },
+                         seconds(15)));
+  EXPECT_EQ(rig.source->stats()[0].connection.connects, 0u);
+  EXPECT_TRUE(logs.WaitFor("mqtt source wrongca: connect to " + broker_->uri(true) + " failed:",
+                           seconds(5)))
+      << logs.Text();
+  EXPECT_TRUE(logs.Contains("TLS connect failed")) << logs.Text();
+  EXPECT_TRUE(logs.Contains("tls.ca_file holds the CA that signed the broker's certificate"))
+      << logs.Text();
+}
+
+TEST_F(MqttSourceTls, MissingClientCertificateIsRefused) {
+  config::MqttSource s = TlsSource("nocert", tls_.ca_cert);
+  s.broker.tls->cert_file.clear();
+  s.broker.tls->key_file.clear();
+  Rig rig({s});
+  ASSERT_TRUE(rig.source->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return rig.source->stats()[0].connection.connect_failures >= 2; },
+                         seconds(15)));
+  EXPECT_EQ(rig.source->stats()[0].connection.connects, 0u);
+}
+
+}  // namespace
+}  // namespace edge::drivers

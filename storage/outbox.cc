@@ -1,0 +1,140 @@
+#include "storage/outbox.h"
+
+#include "storage/chunk_codec.h"
+#include "storage/sample_db.h"
+
+namespace edge::storage {
+
+Status PrepareOutboxDb(SqliteDb& db, int* migrated_from) {
+  *migrated_from = 0;
+  EDGE_ASSIGN_OR_RETURN(int64_t version, db.QueryInt("PRAGMA user_version"));
+  if (version > 1) {
+    return Status::FailedPrecondition(db.path() + ": outbox schema version " +
+                                      std::to_string(version) + " is newer than this agent's (1)");
+  }
+  EDGE_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode = WAL"));
+  if (mode != "wal") {
+    return Status::FailedPrecondition(db.path() + ": cannot switch to WAL (journal_mode " + mode +
+                                      ")");
+  }
+  // FULL: a message Append returned for is on disk before anyone publishes it.
+  EDGE_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = FULL"));
+  if (version == 0) {
+    EDGE_RETURN_IF_ERROR(db.Exec(R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS message(
+  seq INTEGER PRIMARY KEY,
+  topic TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  qos INTEGER NOT NULL,
+  retained INTEGER NOT NULL,
+  created_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_seq(id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL);
+INSERT OR IGNORE INTO outbox_seq(id, next) VALUES (1, 1);
+PRAGMA user_version = 1;
+COMMIT;
+)sql"));
+  }
+  // Reserve space so that alarms can still be stored when samples have filled the disk: 256 KiB
+  // of free pages in the file, and a WAL that already has room for the frames written between
+  // two checkpoints (the WAL is reused from its start after each checkpoint, never truncated).
+  EDGE_RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint = 16; PRAGMA journal_size_limit = -1"));
+  EDGE_ASSIGN_OR_RETURN(int64_t free_pages, db.QueryInt("PRAGMA freelist_count"));
+  if (free_pages < 32) {
+    EDGE_RETURN_IF_ERROR(
+        db.Exec("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS reserve(x BLOB);"
+                "INSERT INTO reserve VALUES (zeroblob(262144)); DELETE FROM reserve; COMMIT;"
+                "PRAGMA wal_checkpoint(PASSIVE)"));
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path) {
+  OpenReport report;
+  EDGE_ASSIGN_OR_RETURN(SqliteDb db, OpenWithRecovery(path, &PrepareOutboxDb, &report));
+  return std::unique_ptr<Outbox>(new Outbox(std::move(db)));
+}
+
+StatusOr<uint64_t> Outbox::Append(std::string_view topic, std::string_view payload, int qos,
+                                  bool retained) {
+  return Append(
+      topic, [payload](uint64_t) { return std::string(payload); }, qos, retained);
+}
+
+StatusOr<uint64_t> Outbox::Append(std::string_view topic,
+                                  const std::function<std::string(uint64_t seq)>& make_payload,
+                                  int qos, bool retained) {
+  std::lock_guard lock(mu_);
+  EDGE_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+  auto fail = [this](Status s) {
+    if (sqlite3_get_autocommit(db_.handle()) == 0) (void)db_.Exec("ROLLBACK");
+    return s;
+  };
+  StatusOr<int64_t> seq = db_.QueryInt("SELECT next FROM outbox_seq WHERE id = 1");
+  if (!seq.ok()) return fail(seq.status());
+  const std::string payload = make_payload(static_cast<uint64_t>(*seq));
+  StatusOr<Statement> insert = db_.Prepare(
+      "INSERT INTO message(seq, topic, payload, qos, retained, created_us) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!insert.ok()) return fail(insert.status());
+  insert->BindInt(1, *seq);
+  insert->BindText(2, topic);
+  insert->BindBlobStatic(
+      3, std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  insert->BindInt(4, qos);
+  insert->BindInt(5, retained ? 1 : 0);
+  insert->BindInt(6, ToMicros(std::chrono::time_point_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now())));
+  if (Status s = insert->Run(); !s.ok()) return fail(s);
+  *insert = Statement();
+  if (Status s = db_.Exec("UPDATE outbox_seq SET next = next + 1 WHERE id = 1; COMMIT"); !s.ok()) {
+    return fail(s);
+  }
+  return static_cast<uint64_t>(*seq);
+}
+
+StatusOr<std::vector<OutboxMessage>> Outbox::ReadAfter(uint64_t after_seq, size_t limit) {
+  std::lock_guard lock(mu_);
+  EDGE_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_.Prepare("SELECT seq, topic, payload, qos, retained, created_us FROM message "
+                  "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+  stmt.BindInt(1, static_cast<int64_t>(after_seq));
+  stmt.BindInt(2, static_cast<int64_t>(limit));
+  std::vector<OutboxMessage> out;
+  for (;;) {
+    EDGE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    OutboxMessage m;
+    m.seq = static_cast<uint64_t>(stmt.ColumnInt(0));
+    m.topic = std::string(stmt.ColumnText(1));
+    const std::span<const uint8_t> p = stmt.ColumnBlob(2);
+    m.payload.assign(reinterpret_cast<const char*>(p.data()), p.size());
+    m.qos = static_cast<int>(stmt.ColumnInt(3));
+    m.retained = stmt.ColumnInt(4) != 0;
+    m.created = FromMicros(stmt.ColumnInt(5));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Status Outbox::Confirm(uint64_t seq) {
+  std::lock_guard lock(mu_);
+  EDGE_ASSIGN_OR_RETURN(Statement stmt, db_.Prepare("DELETE FROM message WHERE seq = ?1"));
+  stmt.BindInt(1, static_cast<int64_t>(seq));
+  return stmt.Run();
+}
+
+StatusOr<uint64_t> Outbox::Pending() {
+  std::lock_guard lock(mu_);
+  EDGE_ASSIGN_OR_RETURN(int64_t n, db_.QueryInt("SELECT count(*) FROM message"));
+  return static_cast<uint64_t>(n);
+}
+
+StatusOr<uint64_t> Outbox::NextSeq() {
+  std::lock_guard lock(mu_);
+  EDGE_ASSIGN_OR_RETURN(int64_t n, db_.QueryInt("SELECT next FROM outbox_seq WHERE id = 1"));
+  return static_cast<uint64_t>(n);
+}
+
+}  // namespace edge::storage

@@ -1,0 +1,89 @@
+// Outbox: alarms (and other messages that must not be lost) wait here until the MQTT broker
+// confirms them (DESIGN §3, §8). Store-and-forward with at-least-once delivery:
+//
+//   seq = outbox.Append(topic, payload, qos, retained)   // committed with synchronous=FULL
+//   publish(...)                                          // only after Append returned
+//   on PUBACK: outbox.Confirm(seq)                        // deleted only now
+//   after a reconnect or restart: ReadAfter(0, n) replays what is unconfirmed, in seq order
+//
+// The file is <data_dir>/outbox.db, separate from samples.db: a disk filled by sample history
+// (or a corrupt samples file) never blocks alarms, and the outbox's fsync-per-message
+// (synchronous=FULL) does not slow sample commits. The file stays tiny (rows are deleted on
+// confirm) and keeps 256 KiB of free pages plus an already-grown WAL in reserve, so Append keeps
+// working when samples have filled the file system to the last byte (tested on a full tmpfs).
+//
+// Sequence numbers: strictly increasing per gateway and across restarts, also after every
+// message was confirmed and deleted: the next number lives in its own table (outbox_seq) and is
+// advanced in the same transaction as the insert. Append can put the number into the payload
+// (the alarm JSON carries "seq") through the make_payload overload.
+//
+// Schema (PRAGMA user_version 1):
+//   message(seq INTEGER PRIMARY KEY, topic TEXT, payload BLOB, qos INTEGER, retained INTEGER,
+//           created_us INTEGER)
+//   outbox_seq(id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER)
+//
+// Thread-safety: all methods are safe from any thread (the alarm engine appends while the
+// publisher reads and confirms); one mutex (mu_) serialises use of the connection.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/sample.h"
+#include "core/status.h"
+#include "storage/sqlite_db.h"
+
+namespace edge::storage {
+
+struct OutboxMessage {
+  uint64_t seq = 0;
+  std::string topic;
+  std::string payload;
+  int qos = 1;
+  bool retained = false;
+  Timestamp created{};
+};
+
+class Outbox {
+ public:
+  // Opens (creating, migrating, or moving aside a corrupt file) `path`.
+  [[nodiscard]] static StatusOr<std::unique_ptr<Outbox>> Open(const std::string& path);
+
+  // Stores a message durably and returns its sequence number. ResourceExhausted when the disk
+  // is full (nothing is stored then, and the number is not used).
+  [[nodiscard]] StatusOr<uint64_t> Append(std::string_view topic, std::string_view payload, int qos,
+                                          bool retained);
+  // Same, with the payload built from the sequence number it gets.
+  [[nodiscard]] StatusOr<uint64_t> Append(
+      std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload, int qos,
+      bool retained);
+
+  // Up to `limit` unconfirmed messages with seq > after_seq, in seq order.
+  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadAfter(uint64_t after_seq, size_t limit);
+
+  // Deletes message `seq` (the broker confirmed it). Confirming an unknown or already confirmed
+  // seq is OK (PUBACKs can repeat after a reconnect).
+  [[nodiscard]] Status Confirm(uint64_t seq);
+
+  [[nodiscard]] StatusOr<uint64_t> Pending();
+  // The number the next Append will get.
+  [[nodiscard]] StatusOr<uint64_t> NextSeq();
+
+  const std::string& path() const { return db_.path(); }
+
+ private:
+  explicit Outbox(SqliteDb db) : db_(std::move(db)) {}
+
+  std::mutex mu_;
+  SqliteDb db_;  // guarded by mu_
+};
+
+// Sets pragmas and creates the outbox schema (used by Open; exposed for OpenWithRecovery).
+[[nodiscard]] Status PrepareOutboxDb(SqliteDb& db, int* migrated_from);
+
+}  // namespace edge::storage

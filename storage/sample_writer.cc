@@ -1,0 +1,453 @@
+#include "storage/sample_writer.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <utility>
+
+#include "core/logging.h"
+#include "storage/chunk_codec.h"
+#include "storage/sample_db.h"
+
+namespace edge::storage {
+namespace {
+
+constexpr std::chrono::milliseconds kStopPoll{50};
+
+// Size budget (see the header): the WAL is checkpointed once it holds this much...
+int64_t WalCheckpointBytes(uint64_t max_size) {
+  return std::min<int64_t>(static_cast<int64_t>(max_size / 16), 16ll << 20);
+}
+// ...and a commit adds at most this much (11-18 bytes per sample plus B-tree slack).
+constexpr int64_t kCommitBytesPerSample = 20;
+// A small cap gets smaller transactions, so that one commit cannot overshoot it.
+size_t EffectiveMaxBatch(size_t max_batch, uint64_t max_size) {
+  return std::min<size_t>(max_batch,
+                          std::max<size_t>(1024, max_size / (8 * kCommitBytesPerSample)));
+}
+int64_t CommitBytes(size_t max_batch) {
+  return static_cast<int64_t>(max_batch) * kCommitBytesPerSample;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Create(
+    const std::string& db_path, const config::StorageConfig& config, const TagRegistry& tags,
+    BoundedQueue<Sample>& queue, WriterOptions options, const Clock& clock, std::mutex* tags_mu) {
+  SqliteOpenOptions open_options;
+  open_options.create = false;
+  EDGE_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(db_path, open_options));
+  const int64_t wal_bytes = WalCheckpointBytes(config.max_size_bytes);
+  const int64_t commit_bytes =
+      CommitBytes(EffectiveMaxBatch(options.max_batch, config.max_size_bytes));
+  EDGE_ASSIGN_OR_RETURN(int64_t page_size, db.QueryInt("PRAGMA page_size"));
+  EDGE_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = " +
+                               std::to_string(wal_bytes + commit_bytes) +
+                               "; PRAGMA wal_autocheckpoint = " +
+                               std::to_string(std::max<int64_t>(wal_bytes / page_size, 16))));
+  if (options.max_page_count > 0) {
+    EDGE_RETURN_IF_ERROR(
+        db.Exec("PRAGMA max_page_count = " + std::to_string(options.max_page_count)));
+  }
+  std::vector<int64_t> db_tags;
+  db_tags.reserve(tags.size());
+  std::unique_lock<std::mutex> tags_lock;
+  if (tags_mu != nullptr) tags_lock = std::unique_lock(*tags_mu);
+  EDGE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  for (TagId id = 0; id < tags.size(); ++id) {
+    StatusOr<int64_t> db_id = InternTag(db, tags.Name(id));
+    if (!db_id.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return db_id.status();
+    }
+    db_tags.push_back(*db_id);
+  }
+  EDGE_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  if (tags_lock.owns_lock()) tags_lock.unlock();
+  std::unique_ptr<SampleWriter> writer(new SampleWriter(
+      std::move(db), config, std::move(db_tags), queue, std::move(options), clock, tags, tags_mu));
+  writer->page_size_ = page_size;
+  EDGE_ASSIGN_OR_RETURN(writer->insert_,
+                        writer->db_.Prepare("INSERT INTO chunk(tag_id, start_us, end_us, n, data) "
+                                            "VALUES (?1, ?2, ?3, ?4, ?5)"));
+  EDGE_ASSIGN_OR_RETURN(
+      writer->update_,
+      writer->db_.Prepare("UPDATE chunk SET end_us = ?2, n = ?3, data = ?4 WHERE id = ?1"));
+  EDGE_ASSIGN_OR_RETURN(writer->delete_aged_,
+                        writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM chunk "
+                                            "ORDER BY id LIMIT ?2) AND end_us < ?1 RETURNING n"));
+  EDGE_ASSIGN_OR_RETURN(writer->delete_oldest_,
+                        writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM chunk "
+                                            "ORDER BY id LIMIT ?1) RETURNING n"));
+  return writer;
+}
+
+SampleWriter::SampleWriter(SqliteDb db, const config::StorageConfig& config,
+                           std::vector<int64_t> db_tags, BoundedQueue<Sample>& queue,
+                           WriterOptions options, const Clock& clock, const TagRegistry& tags,
+                           std::mutex* tags_mu)
+    : db_(std::move(db)),
+      config_(config),
+      db_tags_(std::move(db_tags)),
+      tags_(tags),
+      tags_mu_(tags_mu),
+      queue_(queue),
+      options_(std::move(options)),
+      clock_(clock),
+      max_batch_(EffectiveMaxBatch(options_.max_batch, config.max_size_bytes)),
+      // The main file may hold this many live bytes: the cap minus the WAL (checkpoint size
+      // plus one commit) minus one more commit that lands before the next size check.
+      high_bytes_(static_cast<int64_t>(config.max_size_bytes) -
+                  WalCheckpointBytes(config.max_size_bytes) - 2 * CommitBytes(max_batch_)),
+      rate_log_(GetLogger("storage"), 3, std::chrono::minutes(1)),
+      log_(GetLogger("storage")) {
+  // A retention step rewrites up to one page per chunk it deletes, all of which go through
+  // the WAL: keep a step well inside the WAL's checkpoint size.
+  retention_step_ =
+      std::clamp<int>(static_cast<int>(WalCheckpointBytes(config.max_size_bytes) / 4096 / 4), 16,
+                      std::max(16, options_.retention_step));
+  pending_.reserve(max_batch_);
+  sorted_.reserve(max_batch_);
+  tag_counts_.assign(db_tags_.size() + 1, 0);
+  open_.resize(db_tags_.size());
+  blob_.reserve(kMaxChunkSamples * kMaxEncodedSampleBytes);
+}
+
+SampleWriter::~SampleWriter() { Stop(); }
+
+Status SampleWriter::Start() {
+  if (started_) return Status::FailedPrecondition("sample writer already started");
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void SampleWriter::Stop() {
+  if (!thread_.joinable()) return;
+  stop_.Request();
+  thread_.join();
+}
+
+WriterStats SampleWriter::stats() const {
+  std::lock_guard lock(stats_mu_);
+  return stats_;
+}
+
+void SampleWriter::Run() {
+  using std::chrono::steady_clock;
+  auto next_commit = steady_clock::now() + options_.commit_interval;
+  next_age_retention_ = steady_clock::now();
+  bool paused = false;
+  for (;;) {
+    const bool stopping = stop_.requested();
+    if (!stopping) {
+      // Never block longer than kStopPoll in the queue: Stop() does not wake the queue's waiters.
+      const auto wait = std::clamp<steady_clock::duration>(
+          next_commit - steady_clock::now(), steady_clock::duration::zero(), kStopPoll);
+      if (paused) {
+        // Keep taking samples so that sources never see back-pressure; keep only the newest.
+        queue_.PopBatch(pending_, max_batch_, wait);
+        CapPendingWhilePaused();
+      } else if (pending_.size() < max_batch_) {
+        queue_.PopBatch(pending_, max_batch_ - pending_.size(), wait);
+      }
+    } else if (!paused && pending_.size() < max_batch_) {
+      queue_.PopBatch(pending_, max_batch_ - pending_.size(), std::chrono::nanoseconds(0));
+    }
+    const auto now = steady_clock::now();
+    const bool due = now >= next_commit || pending_.size() >= max_batch_ || stopping;
+    if (!due) continue;
+    if (!pending_.empty()) {
+      const Status s = Commit();
+      if (s.ok()) {
+        if (paused) {
+          std::lock_guard lock(stats_mu_);
+          log_->warn(
+              "sample ingest resumed after {} ms; {} samples were dropped (oldest first) while "
+              "it was paused",
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - paused_since_).count(),
+              stats_.samples_dropped_disk_full - dropped_at_pause_);
+          stats_.paused = false;
+        }
+        paused = false;
+      } else {
+        const bool full = s.code() == StatusCode::kResourceExhausted;
+        {
+          std::lock_guard lock(stats_mu_);
+          ++stats_.commit_failures;
+          if (full) ++stats_.disk_full_events;
+          if (!paused) dropped_at_pause_ = stats_.samples_dropped_disk_full;
+          stats_.paused = true;
+        }
+        if (!paused) paused_since_ = now;
+        paused = true;
+        rate_log_.Error(full ? "disk-full" : "commit",
+                        "sample ingest paused: {}; keeping the newest {} samples and retrying "
+                        "every {} ms",
+                        s.message(), max_batch_, options_.retry_interval.count());
+      }
+    }
+    if (stopping && (paused || queue_.GetStats().depth == 0)) {
+      if (paused) {
+        log_->error("stopping with {} samples not stored (the database could not be written)",
+                    pending_.size());
+      }
+      break;
+    }
+    RunSizeRetention();  // also while draining at stop: the cap holds through shutdown
+    if (!stopping) {
+      if (now >= next_age_retention_) {
+        RunAgeRetention();
+        next_age_retention_ = now + options_.retention_interval;
+      }
+    }
+    next_commit =
+        steady_clock::now() + (paused ? options_.retry_interval : options_.commit_interval);
+  }
+  rate_log_.Flush();
+}
+
+void SampleWriter::CapPendingWhilePaused() {
+  if (pending_.size() <= max_batch_) return;
+  const size_t excess = pending_.size() - max_batch_;
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(excess));
+  std::lock_guard lock(stats_mu_);
+  stats_.samples_dropped_disk_full += excess;
+}
+
+void SampleWriter::MapNewTags() {
+  std::unique_lock<std::mutex> lock;
+  if (tags_mu_ != nullptr) lock = std::unique_lock(*tags_mu_);
+  for (size_t id = db_tags_.size(); id < tags_.size(); ++id) {
+    StatusOr<int64_t> db_id = InternTag(db_, tags_.Name(static_cast<TagId>(id)));
+    if (!db_id.ok()) {
+      rate_log_.Error("tag", "cannot store tag {}: {}", tags_.Name(static_cast<TagId>(id)),
+                      db_id.status().message());
+      break;  // retried with the next commit
+    }
+    db_tags_.push_back(*db_id);
+  }
+  tag_counts_.assign(db_tags_.size() + 1, 0);
+  open_.resize(db_tags_.size());
+}
+
+Status SampleWriter::Commit() {
+  const auto started = std::chrono::steady_clock::now();
+  for (const Sample& s : pending_) {
+    if (s.tag >= db_tags_.size()) {
+      MapNewTags();
+      break;
+    }
+  }
+  // Counting sort by tag (stable, O(n)): each tag's samples become one contiguous run.
+  std::fill(tag_counts_.begin(), tag_counts_.end(), 0);
+  size_t unknown = 0;
+  for (const Sample& s : pending_) {
+    if (s.tag < db_tags_.size()) {
+      ++tag_counts_[s.tag + 1];
+    } else {
+      ++unknown;
+    }
+  }
+  for (size_t i = 1; i < tag_counts_.size(); ++i) tag_counts_[i] += tag_counts_[i - 1];
+  sorted_.resize(pending_.size() - unknown);
+  {
+    std::vector<uint32_t> cursor(tag_counts_.begin(), tag_counts_.end() - 1);
+    for (const Sample& s : pending_) {
+      if (s.tag < db_tags_.size()) sorted_[cursor[s.tag]++] = s;
+    }
+  }
+  if (unknown > 0) {
+    rate_log_.Error("unknown-tag", "dropped {} samples with a tag id outside the registry",
+                    unknown);
+  }
+
+  Status s = db_.Exec("BEGIN IMMEDIATE");
+  if (s.ok()) {
+    for (size_t tag = 0; tag < db_tags_.size() && s.ok(); ++tag) {
+      const uint32_t begin = tag_counts_[tag];
+      const uint32_t end = tag_counts_[tag + 1];
+      if (end > begin) s = WriteTag(tag, sorted_.data() + begin, end - begin);
+    }
+    if (s.ok()) s = db_.Exec("COMMIT");
+    if (!s.ok() && sqlite3_get_autocommit(db_.handle()) == 0) (void)db_.Exec("ROLLBACK");
+  }
+  if (!s.ok()) {
+    // The rows of the open chunks may not hold what open_ says: forget them, the next commit
+    // starts new chunks.
+    for (OpenChunk& oc : open_) {
+      oc.rowid = 0;
+      oc.bytes.clear();
+    }
+    return s;
+  }
+  const size_t n = pending_.size() - unknown;
+  pending_.clear();
+  ++commit_number_;
+  total_samples_ += n;
+  {
+    std::lock_guard lock(stats_mu_);
+    ++stats_.commits;
+    stats_.samples_committed += n;
+    stats_.last_commit_duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started);
+  }
+  if (options_.on_commit) options_.on_commit(CommitInfo{commit_number_, n, total_samples_});
+  return Status::Ok();
+}
+
+Status SampleWriter::WriteTag(size_t tag, const Sample* first, size_t count) {
+  OpenChunk& oc = open_[tag];
+  size_t i = 0;
+  if (oc.rowid != 0 && oc.n < kOpenChunkSamples) {
+    // Grow the open chunk in place while the samples are in order and within its span.
+    ChunkEncoder encoder(oc.last_ts_us);
+    size_t k = 0;
+    int64_t end = oc.end_us;
+    while (k < count && oc.n + static_cast<int>(k) < kMaxChunkSamples) {
+      const int64_t ts = ToMicros(first[k].ts);
+      if (ts < oc.start_us || ts - oc.start_us >= kMaxChunkSpan.count()) break;
+      encoder.Append(first[k], oc.bytes);
+      end = std::max(end, ts);
+      ++k;
+    }
+    if (k > 0) {
+      update_.BindInt(1, oc.rowid);
+      update_.BindInt(2, end);
+      update_.BindInt(3, oc.n + static_cast<int64_t>(k));
+      update_.BindBlobStatic(4, oc.bytes);
+      Status s = update_.Run();
+      update_.Reset();
+      if (!s.ok()) return s;
+      if (sqlite3_changes(db_.handle()) == 1) {
+        oc.n += static_cast<int>(k);
+        oc.end_us = end;
+        oc.last_ts_us = encoder.last_ts_us();
+        i = k;
+      }
+      // else: retention deleted the row; the samples go into a new chunk below.
+    }
+    if (i == 0 || oc.n >= kOpenChunkSamples) {
+      if (i == 0) oc.rowid = 0;
+      oc.bytes.clear();
+      if (oc.n >= kOpenChunkSamples) oc.rowid = 0;
+    }
+  }
+  while (i < count) {
+    size_t taken = 0;
+    EDGE_RETURN_IF_ERROR(InsertChunk(tag, first + i, count - i, &taken));
+    i += taken;
+  }
+  return Status::Ok();
+}
+
+Status SampleWriter::InsertChunk(size_t tag, const Sample* first, size_t count, size_t* taken) {
+  blob_.clear();
+  ChunkEncoder encoder;
+  const int64_t start = ToMicros(first[0].ts);
+  int64_t end = start;
+  size_t k = 0;
+  while (k < count && k < static_cast<size_t>(kMaxChunkSamples)) {
+    const int64_t ts = ToMicros(first[k].ts);
+    if (k > 0 && (ts < start || ts - start >= kMaxChunkSpan.count())) break;
+    encoder.Append(first[k], blob_);
+    end = std::max(end, ts);
+    ++k;
+  }
+  insert_.BindInt(1, db_tags_[tag]);
+  insert_.BindInt(2, start);
+  insert_.BindInt(3, end);
+  insert_.BindInt(4, static_cast<int64_t>(k));
+  insert_.BindBlobStatic(5, blob_);
+  Status s = insert_.Run();
+  insert_.Reset();
+  if (!s.ok()) return s;
+  OpenChunk& oc = open_[tag];
+  if (static_cast<int>(k) < kOpenChunkSamples) {
+    oc.rowid = sqlite3_last_insert_rowid(db_.handle());
+    oc.start_us = start;
+    oc.end_us = end;
+    oc.n = static_cast<int>(k);
+    oc.last_ts_us = encoder.last_ts_us();
+    oc.bytes.assign(blob_.begin(), blob_.end());
+  } else {
+    oc.rowid = 0;
+    oc.bytes.clear();
+  }
+  *taken = k;
+  return Status::Ok();
+}
+
+int64_t SampleWriter::DeleteChunks(Statement& stmt, uint64_t* chunks, uint64_t* samples) {
+  int64_t rows = 0;
+  uint64_t n = 0;
+  for (;;) {
+    StatusOr<bool> row = stmt.Step();
+    if (!row.ok()) {
+      stmt.Reset();
+      rate_log_.Warn("retention", "retention step failed: {}", row.status().message());
+      return -1;
+    }
+    if (!*row) break;
+    ++rows;
+    n += static_cast<uint64_t>(stmt.ColumnInt(0));
+  }
+  stmt.Reset();
+  std::lock_guard lock(stats_mu_);
+  *chunks += static_cast<uint64_t>(rows);
+  *samples += n;
+  return rows;
+}
+
+void SampleWriter::RunSizeRetention() {
+  StatusOr<int64_t> live = LiveBytes(db_);
+  if (!live.ok()) return;
+  {
+    std::lock_guard lock(stats_mu_);
+    stats_.live_bytes = *live;
+  }
+  // Deleting must keep up with ingest however fast it is: a pass may take the budget plus twice
+  // what the last commit took (deleting a chunk costs about what writing it did).
+  std::chrono::steady_clock::duration budget = options_.retention_budget;
+  {
+    std::lock_guard lock(stats_mu_);
+    budget += 2 * stats_.last_commit_duration;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  const int64_t high = high_bytes_;
+  const int64_t low = high_bytes_ / 10 * 9;
+  if (*live > high) {
+    while (*live > low && std::chrono::steady_clock::now() < deadline) {
+      delete_oldest_.BindInt(1, retention_step_);
+      const int64_t rows =
+          DeleteChunks(delete_oldest_, &stats_.chunks_deleted_size, &stats_.samples_deleted_size);
+      if (rows <= 0) break;
+      live = LiveBytes(db_);
+      if (!live.ok()) return;
+    }
+    std::lock_guard lock(stats_mu_);
+    stats_.live_bytes = *live;
+  }
+  // The file itself over budget (the cap was lowered, or a burst before the cap applied):
+  // hand free pages back to the file system, a bounded number per pass.
+  StatusOr<int64_t> pages = db_.QueryInt("PRAGMA page_count");
+  StatusOr<int64_t> free_pages = db_.QueryInt("PRAGMA freelist_count");
+  if (pages.ok() && free_pages.ok() && *free_pages > 0 && *pages * page_size_ > high_bytes_) {
+    (void)db_.Exec("PRAGMA incremental_vacuum(2048)");
+  }
+}
+
+void SampleWriter::RunAgeRetention() {
+  const int64_t cutoff =
+      ToMicros(clock_.Now()) -
+      std::chrono::duration_cast<std::chrono::microseconds>(config_.retention).count();
+  const auto deadline = std::chrono::steady_clock::now() + options_.retention_budget;
+  while (std::chrono::steady_clock::now() < deadline) {
+    delete_aged_.BindInt(1, cutoff);
+    delete_aged_.BindInt(2, retention_step_);
+    const int64_t rows =
+        DeleteChunks(delete_aged_, &stats_.chunks_deleted_age, &stats_.samples_deleted_age);
+    if (rows <= 0) break;
+  }
+}
+
+}  // namespace edge::storage

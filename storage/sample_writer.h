@@ -1,0 +1,183 @@
+// SampleWriter: the storage writer thread. Takes batches of samples from the ingest queue
+// (core/bounded_queue.h) and commits each batch in one SQLite transaction into the per-tag chunk
+// layout of storage/sample_db.h; runs retention (age and size) between commits.
+//
+// DESIGN: threads. Start() launches one thread, the only user of the writer's own read-write
+// connection to samples.db and of all state below that is not marked otherwise. It loops:
+// pop samples (waiting at most until the next commit is due), commit when `commit_interval` has
+// passed since the last commit or `max_batch` samples are pending, then run one small retention
+// step. Stop() raises a stop flag; the thread then drains what is left in the queue (the
+// daemon stops the sources and closes the queue first), commits it, and ends; Stop() joins it.
+//
+// Faults, none of which stops the thread:
+//  - SQLITE_BUSY: the connection's busy timeout and Exec's retries absorb it; a commit that still
+//    fails is retried with the same samples.
+//  - Disk full (SQLITE_FULL) or another write error: the transaction is rolled back and ingest
+//    pauses: the writer keeps taking samples from the queue (so sources never see back-pressure)
+//    but holds only the newest `max_batch` of them, dropping the OLDEST first (counted in
+//    samples_dropped_disk_full), and retries every `retry_interval`. When a commit succeeds again
+//    it logs how long ingest was paused and how much was dropped. Retention keeps running, so
+//    pages it frees are reused. Rate-limited logs report the state.
+//
+// Retention, oldest first, in small steps (each its own short transaction):
+//  - age: every `retention_interval`, delete chunks among the oldest `retention_step` rows whose
+//    newest sample is older than now - storage.retention, repeating while a step deletes rows
+//    and the pass has used less than `retention_budget`;
+//  - size: the cap covers samples.db plus its WAL. The WAL is checkpointed at W = max_size/16
+//    (at most 16 MiB) and truncated back to W + C by journal_size_limit, where C bounds one
+//    commit (20 bytes per sample of max_batch, which is lowered for small caps). After every
+//    commit, if the live bytes of samples.db exceed H = max_size - W - 2C, the oldest chunks
+//    are deleted in steps until they are below 0.9 H (a pass takes at most retention_budget
+//    plus twice the last commit's duration, so deletion keeps pace with any ingest rate). Freed
+//    pages go to SQLite's free list and are reused by the next commits, so the file stops growing;
+//    if the file itself is over H (the cap was lowered) PRAGMA incremental_vacuum gives pages back
+//    to the file system.
+//
+// Thread-safety: Start/Stop from one owner thread; stats() from any thread (stats_mu_).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "core/bounded_queue.h"
+#include "core/clock.h"
+#include "core/rate_limited_log.h"
+#include "core/sample.h"
+#include "core/stop_signal.h"
+#include "core/tag_registry.h"
+#include "storage/sqlite_db.h"
+
+namespace edge::storage {
+
+// Handed to WriterOptions::on_commit after each successful commit, on the writer thread.
+struct CommitInfo {
+  uint64_t commit_number = 0;  // 1, 2, ... in this writer's life
+  size_t samples = 0;          // in this commit
+  uint64_t total_samples = 0;  // committed by this writer so far
+};
+
+struct WriterOptions {
+  std::chrono::milliseconds commit_interval{200};
+  size_t max_batch = 1 << 16;  // samples per transaction at most
+  std::chrono::milliseconds retry_interval{500};
+  std::chrono::milliseconds retention_interval{1000};
+  int retention_step = 1000;                       // chunks per retention statement
+  std::chrono::milliseconds retention_budget{50};  // per retention pass
+  // A hard limit on the file in pages (PRAGMA max_page_count); 0: none. Beyond it SQLite reports
+  // SQLITE_FULL exactly as on a full disk, which is how tests simulate one without a mount.
+  int64_t max_page_count = 0;
+  // Called after each commit (tests and the crash-safety child use it to report progress).
+  std::function<void(const CommitInfo&)> on_commit;
+};
+
+struct WriterStats {
+  uint64_t commits = 0;
+  uint64_t samples_committed = 0;
+  uint64_t commit_failures = 0;            // transactions rolled back (any cause)
+  uint64_t disk_full_events = 0;           // of which SQLITE_FULL
+  uint64_t samples_dropped_disk_full = 0;  // oldest pending samples dropped while paused
+  uint64_t chunks_deleted_age = 0;
+  uint64_t samples_deleted_age = 0;
+  uint64_t chunks_deleted_size = 0;
+  uint64_t samples_deleted_size = 0;
+  bool paused = false;     // ingest paused by a failing commit right now
+  int64_t live_bytes = 0;  // of samples.db after the last size check
+  std::chrono::microseconds last_commit_duration{0};
+};
+
+class SampleWriter {
+ public:
+  // Opens a connection to `db_path` (already created by Storage::Open) and maps every tag of
+  // `tags` to its persistent id. `tags`, `queue` and `clock` must outlive the writer.
+  // Tags added to `tags` after Create (MQTT tag names built from topic levels) are mapped when
+  // their first sample arrives; pass the mutex that guards such additions as `tags_mu`.
+  [[nodiscard]] static StatusOr<std::unique_ptr<SampleWriter>> Create(
+      const std::string& db_path, const config::StorageConfig& config, const TagRegistry& tags,
+      BoundedQueue<Sample>& queue, WriterOptions options,
+      const Clock& clock = SystemClockInstance(), std::mutex* tags_mu = nullptr);
+
+  SampleWriter(const SampleWriter&) = delete;
+  SampleWriter& operator=(const SampleWriter&) = delete;
+  ~SampleWriter();  // Stop()s
+
+  [[nodiscard]] Status Start();
+  // Drains the queue (what is already in it), commits, and joins the thread. Idempotent.
+  void Stop();
+
+  WriterStats stats() const;
+
+ private:
+  // One tag's newest chunk, kept so that small commits can grow it in place.
+  struct OpenChunk {
+    int64_t rowid = 0;  // 0: none
+    int64_t start_us = 0;
+    int64_t end_us = 0;
+    int n = 0;
+    int64_t last_ts_us = 0;
+    std::vector<uint8_t> bytes;
+  };
+
+  SampleWriter(SqliteDb db, const config::StorageConfig& config, std::vector<int64_t> db_tags,
+               BoundedQueue<Sample>& queue, WriterOptions options, const Clock& clock,
+               const TagRegistry& tags, std::mutex* tags_mu);
+  // Maps registry ids added since the last call to persistent ids (outside a transaction).
+  void MapNewTags();
+
+  void Run();
+  Status Commit();
+  Status WriteTag(size_t tag, const Sample* first, size_t count);
+  Status InsertChunk(size_t tag, const Sample* first, size_t count, size_t* taken);
+  void RunSizeRetention();
+  void RunAgeRetention();
+  // Deletes by `sql` (RETURNING n); adds to the counters; returns rows deleted or -1 on error.
+  int64_t DeleteChunks(Statement& stmt, uint64_t* chunks, uint64_t* samples);
+  void CapPendingWhilePaused();
+
+  SqliteDb db_;
+  const config::StorageConfig config_;
+  std::vector<int64_t> db_tags_;  // registry TagId -> tag.id
+  const TagRegistry& tags_;
+  std::mutex* const tags_mu_;  // guards additions to tags_ (may be null)
+  BoundedQueue<Sample>& queue_;
+  const WriterOptions options_;
+  const Clock& clock_;
+  const size_t max_batch_;    // options_.max_batch, smaller for a small storage.max_size
+  const int64_t high_bytes_;  // live bytes of samples.db above which the size retention runs
+  int64_t page_size_ = 4096;
+  int retention_step_ = 1000;  // chunks per retention statement
+  RateLimitedLog rate_log_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  Statement insert_;
+  Statement update_;
+  Statement delete_aged_;
+  Statement delete_oldest_;
+
+  std::vector<Sample> pending_;
+  std::vector<Sample> sorted_;
+  std::vector<uint32_t> tag_counts_;
+  std::vector<OpenChunk> open_;
+  std::vector<uint8_t> blob_;
+  uint64_t commit_number_ = 0;
+  uint64_t total_samples_ = 0;
+  std::chrono::steady_clock::time_point paused_since_{};
+  uint64_t dropped_at_pause_ = 0;
+  std::chrono::steady_clock::time_point next_age_retention_{};
+
+  StopSignal stop_;
+  std::thread thread_;
+  bool started_ = false;
+
+  mutable std::mutex stats_mu_;
+  WriterStats stats_;  // guarded by stats_mu_
+};
+
+}  // namespace edge::storage

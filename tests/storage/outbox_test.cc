@@ -1,0 +1,94 @@
+#include "storage/outbox.h"
+
+#include <gtest/gtest.h>
+
+#include "storage/storage.h"
+#include "tests/storage/test_util.h"
+#include "tests/support/test_files.h"
+
+namespace edge::storage {
+namespace {
+
+using edge::testing::ScratchDir;
+
+TEST(Outbox, AppendsReadsInOrderAndDeletesOnlyOnConfirm) {
+  ScratchDir dir;
+  auto outbox = Outbox::Open((dir.path() / "outbox.db").string());
+  ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+  auto s1 = (*outbox)->Append("p/gw/alarms/pump1", R"({"state":"raised"})", 1, false);
+  auto s2 = (*outbox)->Append("p/gw/status", "online", 1, true);
+  auto s3 = (*outbox)->Append(
+      "p/gw/alarms/pump1", [](uint64_t seq) { return "seq=" + std::to_string(seq); }, 0, false);
+  ASSERT_TRUE(s1.ok() && s2.ok() && s3.ok());
+  EXPECT_LT(*s1, *s2);
+  EXPECT_LT(*s2, *s3);
+
+  auto all = (*outbox)->ReadAfter(0, 10);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].seq, *s1);
+  EXPECT_EQ((*all)[0].topic, "p/gw/alarms/pump1");
+  EXPECT_EQ((*all)[0].payload, R"({"state":"raised"})");
+  EXPECT_EQ((*all)[0].qos, 1);
+  EXPECT_FALSE((*all)[0].retained);
+  EXPECT_TRUE((*all)[1].retained);
+  EXPECT_EQ((*all)[2].payload, "seq=" + std::to_string(*s3));
+  EXPECT_EQ((*all)[2].qos, 0);
+
+  auto after_first = (*outbox)->ReadAfter(*s1, 1);
+  ASSERT_TRUE(after_first.ok());
+  ASSERT_EQ(after_first->size(), 1u);
+  EXPECT_EQ((*after_first)[0].seq, *s2);
+
+  ASSERT_TRUE((*outbox)->Confirm(*s2).ok());
+  ASSERT_TRUE((*outbox)->Confirm(*s2).ok());  // a repeated PUBACK is harmless
+  auto left = (*outbox)->ReadAfter(0, 10);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].seq, *s1);
+  EXPECT_EQ((*left)[1].seq, *s3);
+  EXPECT_EQ(*(*outbox)->Pending(), 2u);
+}
+
+TEST(Outbox, SequenceKeepsIncreasingAcrossRestartsEvenWhenEmpty) {
+  ScratchDir dir;
+  const std::string path = (dir.path() / "outbox.db").string();
+  uint64_t last = 0;
+  for (int run = 0; run < 3; ++run) {
+    auto outbox = Outbox::Open(path);
+    ASSERT_TRUE(outbox.ok());
+    // Unconfirmed messages from the previous run are still there, in order.
+    auto pending = (*outbox)->ReadAfter(0, 100);
+    ASSERT_TRUE(pending.ok());
+    EXPECT_EQ(pending->size(), run == 0 ? 0u : 1u);
+    for (const OutboxMessage& m : *pending) ASSERT_TRUE((*outbox)->Confirm(m.seq).ok());
+    for (int i = 0; i < 5; ++i) {
+      auto seq = (*outbox)->Append("t", "m", 1, false);
+      ASSERT_TRUE(seq.ok());
+      EXPECT_GT(*seq, last);
+      last = *seq;
+      if (i < 4) {
+        ASSERT_TRUE((*outbox)->Confirm(*seq).ok());
+      }
+    }
+  }
+  auto outbox = Outbox::Open(path);
+  ASSERT_TRUE(outbox.ok());
+  EXPECT_EQ(*(*outbox)->NextSeq(), last + 1);
+}
+
+TEST(Outbox, CorruptOutboxIsMovedAsideToo) {
+  ScratchDir dir;
+  dir.Write("outbox.db", std::string(5000, '\x01'));
+  auto storage = Storage::Open(dir.path().string(), {});
+  ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+  EXPECT_TRUE((*storage)->outbox().Append("t", "m", 1, false).ok());
+  bool found = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().filename().string().rfind("outbox.db.corrupt-", 0) == 0) found = true;
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace edge::storage

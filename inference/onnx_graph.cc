@@ -1,0 +1,265 @@
+#include "inference/onnx_graph.h"
+
+#include <onnx/common/version.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <set>
+
+namespace edge::inference {
+namespace {
+
+Status Invalid(const std::string& what) { return Status::InvalidArgument(what); }
+
+StatusOr<ConstTensor> ConvertTensor(const onnx::TensorProto& proto, const std::string& where) {
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+    return Invalid(where + ": tensor data stored in an external file is not supported");
+  }
+  if (proto.dims_size() > 8) return Invalid(where + ": tensor rank above 8 is not supported");
+  Shape shape;
+  int64_t count = 1;
+  for (int64_t d : proto.dims()) {
+    if (d < 0) return Invalid(where + ": tensor has a negative dimension");
+    if (d > kMaxTensorElements || (d > 0 && count > kMaxTensorElements / d)) {
+      return Invalid(where + ": tensor is larger than the limit of " +
+                     std::to_string(kMaxTensorElements) + " elements");
+    }
+    count *= d;
+    shape.push_back(d);
+  }
+  DType dtype;
+  size_t file_elem_size = 0;
+  switch (proto.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      dtype = DType::kFloat;
+      file_elem_size = 4;
+      break;
+    case onnx::TensorProto::DOUBLE:
+      dtype = DType::kFloat;
+      file_elem_size = 8;
+      break;
+    case onnx::TensorProto::INT64:
+      dtype = DType::kInt64;
+      file_elem_size = 8;
+      break;
+    case onnx::TensorProto::INT32:
+      dtype = DType::kInt64;
+      file_elem_size = 4;
+      break;
+    case onnx::TensorProto::BOOL:
+      dtype = DType::kBool;
+      file_elem_size = 1;
+      break;
+    default:
+      return Invalid(where + ": tensor element type " + std::to_string(proto.data_type()) +
+                     " is not supported (float, double, int32, int64, bool are)");
+  }
+  ConstTensor t = MakeConstTensor(dtype, shape);
+  const size_t n = static_cast<size_t>(count);
+  auto size_error = [&](size_t have) {
+    return Invalid(where + ": tensor " + ShapeToString(shape) + " needs " + std::to_string(n) +
+                   " elements, the file has " + std::to_string(have));
+  };
+  if (proto.has_raw_data()) {
+    const std::string& raw = proto.raw_data();
+    if (raw.size() != n * file_elem_size) return size_error(raw.size() / file_elem_size);
+    const char* src = raw.data();
+    for (size_t i = 0; i < n; ++i) {
+      const char* p = src + i * file_elem_size;
+      switch (proto.data_type()) {
+        case onnx::TensorProto::FLOAT: {
+          float v;
+          std::memcpy(&v, p, 4);
+          reinterpret_cast<float*>(t.mutable_bytes())[i] = v;
+          break;
+        }
+        case onnx::TensorProto::DOUBLE: {
+          double v;
+          std::memcpy(&v, p, 8);
+          reinterpret_cast<float*>(t.mutable_bytes())[i] = static_cast<float>(v);
+          break;
+        }
+        case onnx::TensorProto::INT64: {
+          int64_t v;
+          std::memcpy(&v, p, 8);
+          reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
+          break;
+        }
+        case onnx::TensorProto::INT32: {
+          int32_t v;
+          std::memcpy(&v, p, 4);
+          reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
+          break;
+        }
+        default:  // BOOL
+          reinterpret_cast<uint8_t*>(t.mutable_bytes())[i] = *p != 0 ? 1 : 0;
+          break;
+      }
+    }
+    return t;
+  }
+  switch (proto.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      if (static_cast<size_t>(proto.float_data_size()) != n)
+        return size_error(proto.float_data_size());
+      for (size_t i = 0; i < n; ++i)
+        reinterpret_cast<float*>(t.mutable_bytes())[i] = proto.float_data(static_cast<int>(i));
+      break;
+    case onnx::TensorProto::DOUBLE:
+      if (static_cast<size_t>(proto.double_data_size()) != n)
+        return size_error(proto.double_data_size());
+      for (size_t i = 0; i < n; ++i)
+        reinterpret_cast<float*>(t.mutable_bytes())[i] =
+            static_cast<float>(proto.double_data(static_cast<int>(i)));
+      break;
+    case onnx::TensorProto::INT64:
+      if (static_cast<size_t>(proto.int64_data_size()) != n)
+        return size_error(proto.int64_data_size());
+      for (size_t i = 0; i < n; ++i)
+        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = proto.int64_data(static_cast<int>(i));
+      break;
+    default:  // INT32 and BOOL are stored in int32_data
+      if (static_cast<size_t>(proto.int32_data_size()) != n)
+        return size_error(proto.int32_data_size());
+      for (size_t i = 0; i < n; ++i) {
+        const int32_t v = proto.int32_data(static_cast<int>(i));
+        if (dtype == DType::kBool) {
+          reinterpret_cast<uint8_t*>(t.mutable_bytes())[i] = v != 0 ? 1 : 0;
+        } else {
+          reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
+        }
+      }
+      break;
+  }
+  return t;
+}
+
+StatusOr<OnnxAttribute> ConvertAttribute(const onnx::AttributeProto& proto,
+                                         const std::string& where) {
+  OnnxAttribute a;
+  switch (proto.type()) {
+    case onnx::AttributeProto::FLOAT:
+      a.kind = OnnxAttribute::Kind::kFloat;
+      a.f = proto.f();
+      break;
+    case onnx::AttributeProto::INT:
+      a.kind = OnnxAttribute::Kind::kInt;
+      a.i = proto.i();
+      break;
+    case onnx::AttributeProto::STRING:
+      a.kind = OnnxAttribute::Kind::kString;
+      a.s = proto.s();
+      break;
+    case onnx::AttributeProto::TENSOR: {
+      a.kind = OnnxAttribute::Kind::kTensor;
+      EDGE_ASSIGN_OR_RETURN(ConstTensor t,
+                            ConvertTensor(proto.t(), where + " attribute '" + proto.name() + "'"));
+      a.t = std::move(t);
+      break;
+    }
+    case onnx::AttributeProto::FLOATS:
+      a.kind = OnnxAttribute::Kind::kFloats;
+      a.floats.assign(proto.floats().begin(), proto.floats().end());
+      break;
+    case onnx::AttributeProto::INTS:
+      a.kind = OnnxAttribute::Kind::kInts;
+      a.ints.assign(proto.ints().begin(), proto.ints().end());
+      break;
+    case onnx::AttributeProto::STRINGS:
+      a.kind = OnnxAttribute::Kind::kStrings;
+      a.strings.assign(proto.strings().begin(), proto.strings().end());
+      break;
+    default:
+      a.kind = OnnxAttribute::Kind::kOther;
+      break;
+  }
+  return a;
+}
+
+OnnxValueInfo ConvertValueInfo(const onnx::ValueInfoProto& proto) {
+  OnnxValueInfo v;
+  v.name = proto.name();
+  if (proto.type().has_tensor_type()) {
+    const auto& tt = proto.type().tensor_type();
+    v.elem_type = tt.elem_type();
+    if (tt.has_shape()) {
+      v.has_shape = true;
+      for (const auto& d : tt.shape().dim()) {
+        v.dims.push_back(d.has_dim_value() && d.dim_value() >= 0 ? d.dim_value() : -1);
+      }
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string OnnxLibraryVersions() {
+  return std::string("protobuf ") + EDGE_PROTOBUF_VERSION + ", onnx " + onnx::LAST_RELEASE_VERSION;
+}
+
+StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes) {
+  if (bytes.empty()) return Invalid("empty file, not an ONNX model");
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) return Invalid("file larger than 2 GiB");
+  onnx::ModelProto model;
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Invalid("not a valid ONNX model (protobuf parse failed: truncated or corrupt)");
+  }
+  if (!model.has_graph()) return Invalid("not a valid ONNX model (no graph)");
+  OnnxGraph g;
+  g.producer = model.producer_name() + " " + model.producer_version();
+  bool has_default_opset = false;
+  for (const auto& op : model.opset_import()) {
+    if (op.domain().empty() || op.domain() == "ai.onnx") {
+      g.opset = op.version();
+      has_default_opset = true;
+    }
+  }
+  if (!has_default_opset) return Invalid("not a valid ONNX model (no ai.onnx opset import)");
+
+  const onnx::GraphProto& graph = model.graph();
+  std::set<std::string> defined;
+  for (const auto& init : graph.initializer()) {
+    if (init.name().empty()) return Invalid("initializer without a name");
+    EDGE_ASSIGN_OR_RETURN(ConstTensor t, ConvertTensor(init, "initializer '" + init.name() + "'"));
+    if (!g.initializers.emplace(init.name(), std::move(t)).second) {
+      return Invalid("initializer '" + init.name() + "' is defined twice");
+    }
+    defined.insert(init.name());
+  }
+  for (const auto& in : graph.input()) {
+    if (g.initializers.count(in.name()) != 0) continue;  // older exporters list weights as inputs
+    if (in.name().empty()) return Invalid("graph input without a name");
+    if (!defined.insert(in.name()).second) {
+      return Invalid("graph input '" + in.name() + "' is defined twice");
+    }
+    g.inputs.push_back(ConvertValueInfo(in));
+  }
+  for (const auto& out : graph.output()) g.outputs.push_back(ConvertValueInfo(out));
+
+  int index = 0;
+  for (const auto& np : graph.node()) {
+    OnnxNode n;
+    n.op_type = np.op_type();
+    n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    n.name = np.name().empty() ? n.op_type + " #" + std::to_string(index) : np.name();
+    const std::string where = "node '" + n.name + "' (" + n.op_type + ")";
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    for (const std::string& out : n.outputs) {
+      if (out.empty()) continue;
+      if (!defined.insert(out).second) {
+        return Invalid(where + ": output '" + out + "' is defined twice");
+      }
+    }
+    for (const auto& ap : np.attribute()) {
+      EDGE_ASSIGN_OR_RETURN(OnnxAttribute a, ConvertAttribute(ap, where));
+      n.attributes[ap.name()] = std::move(a);
+    }
+    g.nodes.push_back(std::move(n));
+    ++index;
+  }
+  return g;
+}
+
+}  // namespace edge::inference

@@ -64,6 +64,8 @@ class AlarmEngine {
   AlarmState state() const { return state_; }
   const AlarmCounters& counters() const { return counters_; }
   const AlarmSettings& settings() const { return settings_; }
+  // The highest score since the alarm was raised (for persisting a raised alarm's episode).
+  double episode_peak() const { return episode_peak_; }
 
  private:
   AlarmSettings settings_;

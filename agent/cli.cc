@@ -7,13 +7,15 @@
 
 #include "agent/config_summary.h"
 #include "agent/daemon.h"
+#include "agent/export_command.h"
+#include "agent/model_commands.h"
+#include "agent/predict_command.h"
 #include "agent/version_info.h"
 #include "config/config_loader.h"
 
 namespace edge::agent {
 namespace {
 
-constexpr int kExitRuntimeFailure = 1;
 constexpr int kExitBadInput = 2;
 
 int CheckConfig(const std::string& path) {
@@ -25,16 +27,6 @@ int CheckConfig(const std::string& path) {
   }
   std::printf("%s: ok (%s)\n", path.c_str(), SummarizeConfig(*result.config).c_str());
   return 0;
-}
-
-// A command whose implementation has not landed in this build. It keeps its documented
-// options so that --help is already accurate, and fails honestly when run.
-void AddPendingCommand(CLI::App& command, int& exit_code) {
-  command.callback([&command, &exit_code] {
-    std::fprintf(stderr, "edge-agent %s: not available yet in this build\n",
-                 command.get_name().c_str());
-    exit_code = kExitRuntimeFailure;
-  });
 }
 
 }  // namespace
@@ -74,7 +66,7 @@ int RunCommandLine(int argc, char** argv) {
   predict->add_option("--model", model_dir, "Model package directory")->required();
   predict->add_option("--input", input_csv, "Input CSV (header row; , or ; separated)")->required();
   predict->add_option("--output", output_csv, "Output CSV (default: standard output)");
-  AddPendingCommand(*predict, exit_code);
+  predict->callback([&] { exit_code = RunPredict(model_dir, input_csv, output_csv); });
 
   // model keygen | pack | verify | publish
   CLI::App* model = app.add_subcommand("model", "Build, sign, verify and publish model packages");
@@ -83,36 +75,38 @@ int RunCommandLine(int argc, char** argv) {
   CLI::App* keygen = model->add_subcommand("keygen", "Make an ed25519 key pair (PEM)");
   keygen->add_option("--private", private_key, "Private key file to write")->required();
   keygen->add_option("--public", public_key, "Public key file to write")->required();
-  AddPendingCommand(*keygen, exit_code);
+  keygen->callback([&] { exit_code = RunModelKeygen(private_key, public_key); });
 
-  std::string onnx, name, version, features, normalize, out_dir;
-  int window = 0, stride = 1, step_ms = 1000;
-  double threshold = 0.0;
+  PackOptions pack_options;
   CLI::App* pack = model->add_subcommand("pack", "Build and sign a model package");
-  pack->add_option("--onnx", onnx, "ONNX model file")->required();
-  pack->add_option("--name", name, "Model name")->required();
-  pack->add_option("--version", version, "Model version (x.y.z)")->required();
-  pack->add_option("--features", features, "Input feature names, comma separated")->required();
-  pack->add_option("--window", window, "Window length in steps")->required();
-  pack->add_option("--stride", stride, "Steps between windows")->capture_default_str();
-  pack->add_option("--step-ms", step_ms, "Step of the time grid in ms")->capture_default_str();
-  pack->add_option("--normalize", normalize, R"(JSON file {"mean":[...],"std":[...]})");
-  pack->add_option("--threshold", threshold, "Score threshold for an anomalous window");
-  pack->add_option("--key", private_key, "Private key to sign with")->required();
-  pack->add_option("--out", out_dir, "Output directory")->required();
-  AddPendingCommand(*pack, exit_code);
+  pack->add_option("--onnx", pack_options.onnx, "ONNX model file")->required();
+  pack->add_option("--name", pack_options.name, "Model name")->required();
+  pack->add_option("--version", pack_options.version, "Model version (x.y.z)")->required();
+  pack->add_option("--features", pack_options.features, "Input feature names, comma separated")
+      ->required();
+  pack->add_option("--window", pack_options.window, "Window length in steps")->required();
+  pack->add_option("--stride", pack_options.stride, "Steps between windows")->capture_default_str();
+  pack->add_option("--step-ms", pack_options.step_ms, "Step of the time grid in ms")
+      ->capture_default_str();
+  pack->add_option("--normalize", pack_options.normalize,
+                   R"(JSON file {"mean":[...],"std":[...]})");
+  pack->add_option("--threshold", pack_options.threshold,
+                   "Score threshold for an anomalous window");
+  pack->add_option("--key", pack_options.private_key, "Private key to sign with")->required();
+  pack->add_option("--out", pack_options.out_dir, "Output directory")->required();
+  pack->callback([&] { exit_code = RunModelPack(pack_options); });
 
   std::string package_dir;
   CLI::App* verify = model->add_subcommand("verify", "Check a package's signature, size, sha256");
   verify->add_option("DIR", package_dir, "Package directory")->required();
   verify->add_option("--key", public_key, "Public key")->required();
-  AddPendingCommand(*verify, exit_code);
+  verify->callback([&] { exit_code = RunModelVerify(package_dir, public_key); });
 
   std::string repo_root;
   CLI::App* publish = model->add_subcommand("publish", "Copy a package into a repository tree");
   publish->add_option("DIR", package_dir, "Package directory")->required();
   publish->add_option("--repo", repo_root, "Repository root directory")->required();
-  AddPendingCommand(*publish, exit_code);
+  publish->callback([&] { exit_code = RunModelPublish(package_dir, repo_root); });
 
   // version
   app.add_subcommand("version", "Print the version and the linked libraries' versions")
@@ -126,7 +120,7 @@ int RunCommandLine(int argc, char** argv) {
   export_cmd->add_option("--tags", tags, "Tags, comma separated (default: all)");
   export_cmd->add_option("--from", from, "Start: RFC 3339 or relative (-10m)");
   export_cmd->add_option("--to", to, "End: RFC 3339 or relative");
-  AddPendingCommand(*export_cmd, exit_code);
+  export_cmd->callback([&] { exit_code = RunExport({export_config, tags, from, to}); });
 
   try {
     app.parse(argc, argv);

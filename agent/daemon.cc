@@ -1,8 +1,8 @@
-// DESIGN: threads. The main thread owns the configuration, the data directory lock, the signal
-// watcher and the ingest queue, and waits for signals. The Modbus source runs one thread per
-// PLC connection (drivers/modbus_source.h); it is started after the data directory is locked
-// and stopped before it is released. Until storage lands, the main thread drains the ingest
-// queue once a tick and counts what it takes; it logs a poll summary every --status-interval.
+// DESIGN: threads. The main thread owns the configuration, the data directory lock and the
+// signal watcher, and waits for signals; every other thread belongs to the Pipeline
+// (agent/pipeline.h), which is created and started after the data directory is locked and
+// stopped before it is released. The main thread logs the pipeline's status every
+// --status-interval and passes a one-line summary to systemd (STATUS=).
 #include "agent/daemon.h"
 
 #include <systemd/sd-daemon.h>
@@ -12,35 +12,17 @@
 
 #include "agent/config_summary.h"
 #include "agent/data_dir.h"
+#include "agent/pipeline.h"
 #include "agent/signals.h"
 #include "config/config_loader.h"
 #include "config/units.h"
-#include "core/bounded_queue.h"
 #include "core/logging.h"
-#include "core/sample.h"
-#include "core/tag_registry.h"
 #include "core/version.h"
-#include "drivers/modbus_source.h"
 
 namespace edge::agent {
 namespace {
 
 constexpr auto kMainLoopTick = std::chrono::milliseconds(1000);
-// Enough for several seconds of 1,000 tags at 10 Hz: the queue absorbs a slow consumer.
-constexpr size_t kIngestQueueCapacity = 1 << 16;
-
-void LogPollStatus(const drivers::ModbusSource& source, const QueueStats& queue,
-                   spdlog::logger& log) {
-  for (const drivers::ModbusDeviceStats& d : source.stats()) {
-    log.info(
-        "modbus device {} ({}): {}, {} polls, {} samples, {} timeouts, {} exceptions, "
-        "{} bad responses, {} connection errors, last latency {} us",
-        d.device, d.endpoint, d.connected ? "connected" : "not connected", d.polls, d.samples,
-        d.timeouts, d.exceptions, d.bad_responses, d.connection_errors, d.last_latency.count());
-  }
-  log.info("ingest queue: depth {}, high water {}, dropped {}", queue.depth, queue.high_water,
-           queue.dropped);
-}
 
 // Prints every diagnostic; returns the configuration or nullopt.
 std::optional<config::AgentConfig> LoadOrReport(const std::string& path) {
@@ -94,41 +76,26 @@ int RunDaemon(const RunOptions& options) {
 
   LogConfiguration(*config, *log);
 
-  TagRegistry tags;
-  for (const config::ModbusDevice& device : config->modbus) {
-    for (const config::ModbusTag& tag : device.tags) tags.Intern(tag.name);
+  StatusOr<std::unique_ptr<Pipeline>> pipeline = Pipeline::Create(*config);
+  if (!pipeline.ok()) {
+    log->critical("{}", pipeline.status().message());
+    return pipeline.status().ExitCode();
   }
-  BoundedQueue<Sample> ingest(kIngestQueueCapacity);
-  StatusOr<std::unique_ptr<drivers::ModbusSource>> modbus =
-      drivers::ModbusSource::Create(config->modbus, tags, ingest);
-  if (!modbus.ok()) {
-    log->critical("{}", modbus.status().message());
-    return modbus.status().ExitCode();
-  }
-  if (Status s = (*modbus)->Start(); !s.ok()) {
+  if (Status s = (*pipeline)->Start(); !s.ok()) {
     log->critical("{}", s.message());
+    (*pipeline)->Stop();
     return 1;
   }
-  if (!config->mqtt_sources.empty() || !config->models.deployments.empty() || config->upstream) {
-    log->warn(
-        "this build does not start MQTT sources, storage, models or the upstream "
-        "publisher yet; they are configured but idle");
-  }
-  log->warn("this build has no storage yet: polled samples are counted and discarded");
 
   sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
   log->info("running; SIGTERM or SIGINT stops, SIGHUP re-reads {}", options.config_path);
 
-  std::vector<Sample> drained;
-  drained.reserve(kIngestQueueCapacity);
   auto next_status = std::chrono::steady_clock::now() + *status_interval;
   for (;;) {
     const SignalEvent event = signals.Wait(kMainLoopTick);
-    while (ingest.PopBatch(drained, kIngestQueueCapacity, std::chrono::nanoseconds(0)) > 0) {
-      drained.clear();
-    }
     if (std::chrono::steady_clock::now() >= next_status) {
-      LogPollStatus(**modbus, ingest.GetStats(), *log);
+      (*pipeline)->LogStatus();
+      sd_notifyf(0, "STATUS=%s", (*pipeline)->Summary().c_str());
       next_status += *status_interval;
     }
     if (event == SignalEvent::kStop) break;
@@ -150,10 +117,9 @@ int RunDaemon(const RunOptions& options) {
 
   sd_notify(0, "STOPPING=1");
   log->info("stopping");
-  // Reverse start order: sources first, then the queue; the data directory lock goes last.
-  (*modbus)->Stop();
-  ingest.Close();
-  LogPollStatus(**modbus, ingest.GetStats(), *log);
+  // The pipeline stops its stages in reverse start order; the data directory lock goes last.
+  (*pipeline)->Stop();
+  (*pipeline)->LogStatus();
   log->info("stopped");
   return 0;
 }

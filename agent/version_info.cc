@@ -7,6 +7,8 @@
 #include <CLI/Version.hpp>
 
 #include "core/version.h"
+#include "drivers/mqtt_connection.h"
+#include "inference/model.h"
 
 namespace edge::agent {
 
@@ -21,6 +23,8 @@ std::string VersionReport() {
   out += fmt::format("  CLI11      {}\n", CLI11_VERSION);
   out += fmt::format("  libmodbus  {}.{}.{} (built against {})\n", libmodbus_version_major,
                      libmodbus_version_minor, libmodbus_version_micro, LIBMODBUS_VERSION_STRING);
+  out += inference::InferenceLibraryVersions();
+  out += fmt::format("  paho       {}\n", drivers::MqttLibraryVersions());
   return out;
 }
 

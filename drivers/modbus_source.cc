@@ -85,6 +85,7 @@ void ModbusSource::Run(ModbusPoller& poller) {
   const auto log = GetLogger("modbus");
   const size_t n = poller.device_count();
   std::vector<Steady::time_point> next(n);  // each device's next poll slot
+  std::vector<bool> aligned(n, false);      // next[] is on the device's wall-clock grid
   std::chrono::milliseconds backoff = options_.backoff_initial;
   bool ever_connected = false;
   uint64_t failed_connects = 0;  // in the current streak
@@ -105,8 +106,10 @@ void ModbusSource::Run(ModbusPoller& poller) {
       }
       ever_connected = true;
       failed_connects = 0;
+      // Each device is polled at once, then on slots aligned to the wall clock.
       const auto now = clock_.SteadyNow();
       std::fill(next.begin(), next.end(), now);
+      std::fill(aligned.begin(), aligned.end(), false);
     }
 
     const size_t i = static_cast<size_t>(std::min_element(next.begin(), next.end()) - next.begin());
@@ -116,8 +119,21 @@ void ModbusSource::Run(ModbusPoller& poller) {
 
     // The next slot on device i's grid that is still ahead; the ones passed are missed.
     const Steady::duration interval = poller.device(i).poll_interval;
-    next[i] += interval;
     const auto now = clock_.SteadyNow();
+    if (!aligned[i]) {
+      // The grid is half an interval after the wall clock's round times (a 100 ms device is
+      // polled at .050, .150, ...): the models' time grids step at round times, so every answer
+      // lands mid-step and a step can be scored as soon as its poll has answered.
+      const int64_t interval_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(interval).count();
+      const int64_t wall_us = clock_.Now().time_since_epoch().count();
+      int64_t ahead = (interval_us / 2 - wall_us % interval_us) % interval_us;
+      if (ahead <= 0) ahead += interval_us;
+      next[i] = now + std::chrono::microseconds(ahead);
+      aligned[i] = true;
+    } else {
+      next[i] += interval;
+    }
     if (next[i] <= now) {
       const auto missed = (now - next[i]) / interval + 1;
       next[i] += missed * interval;

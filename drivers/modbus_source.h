@@ -5,8 +5,11 @@
 // (devices whose serial `device` is the same path share one port, each with its unit id). A dead
 // PLC therefore only ever delays the devices that share its wire.
 //
-// Cadence: each device is polled on its own grid of absolute deadlines start + k * interval
-// (no drift from the time a poll takes). A poll that overruns makes the thread skip the slots
+// Cadence: each device is polled once at (re)connect, then on its own grid of absolute deadlines
+// start + k * interval (no drift from the time a poll takes), where start is half an interval
+// after a round time of the wall clock (a 100 ms device answers at about .050, .150, ...): the
+// models' time grids step at round times, so each answer lands mid-step and the step is scored
+// as soon as its poll has answered (inference/window_assembler.h). A poll that overruns makes the thread skip the slots
 // that have already passed (counted as missed_slots) rather than fire a burst of late polls.
 // On one connection, the device with the earliest deadline is polled next.
 //

@@ -29,7 +29,6 @@ CommandResult Agent(std::vector<std::string> args, const std::string& cwd = "") 
   return RunCommand({.argv = args, .cwd = cwd});
 }
 
-
 // The examples name realistic plant addresses (10.x PLCs, *.plant.local). `run` really polls
 // them, and tests must never send traffic off this machine, so the daemon tests run a copy of
 // config/examples/ in which every Modbus `host:` is 127.0.0.1 (nothing listens on port 502
@@ -96,21 +95,25 @@ TEST(Cli, BadUsageExitsTwo) {
   }
 }
 
-TEST(Cli, CommandsNotInThisBuildSayServeAndExitOne) {
-  const std::vector<std::vector<std::string>> commands = {
-      {"predict", "--model", "m", "--input", "in.csv"},
-      {"model", "keygen", "--private", "k", "--public", "k.pub"},
-      {"model", "verify", "dir", "--key", "k.pub"},
-      {"model", "publish", "dir", "--repo", "repo"},
-      {"model", "pack", "--onnx", "m.onnx", "--name", "n", "--version", "1.0.0", "--features",
-       "a,b", "--window", "8", "--key", "k", "--out", "o"},
-      {"export", "--config", "c.yaml"},
+TEST(Cli, CommandsGivenMissingFilesExitTwoNamingThem) {
+  ScratchDir dir;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> commands = {
+      {{"predict", "--model", "no-such-model", "--input", "in.csv"}, "no-such-model"},
+      {{"model", "verify", "no-such-dir", "--key", "no-such.pub"}, "no-such.pub"},
+      {{"model", "publish", "no-such-dir", "--repo", "repo"}, "no-such-dir"},
+      {{"model", "pack", "--onnx", "m.onnx", "--name", "n", "--version", "1.0.0", "--features",
+        "a,b", "--window", "8", "--key", "no-such.pem", "--out", "o"},
+       "no-such.pem"},
+      {{"export", "--config", "no-such.yaml"}, "no-such.yaml"},
   };
-  for (const auto& command : commands) {
-    CommandResult r = Agent(command);
-    EXPECT_EQ(r.exit_code, 1) << command.front();
-    EXPECT_NE(r.err.find("not available yet"), std::string::npos) << r.err;
+  for (const auto& [args, file] : commands) {
+    std::vector<std::string> argv = {kAgent};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const CommandResult r = RunCommand({.argv = argv, .cwd = dir.path().string()});
+    EXPECT_EQ(r.exit_code, 2) << args.front() << " " << args[1] << ": " << r.err;
+    EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
   }
+  EXPECT_FALSE(fs::exists(dir.path() / "o"));  // nothing written by the refused pack
 }
 
 TEST(CheckConfig, AcceptsEveryExample) {

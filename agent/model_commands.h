@@ -1,0 +1,39 @@
+// The cloud side's tooling in the one binary (DESIGN §4, §5, §7): `edge-agent model keygen`,
+// `model pack`, `model verify` and `model publish`. A data scientist goes from an ONNX file to a
+// signed package in a repository tree with two commands (pack, publish), after a one-time keygen.
+//
+// Each returns the process exit code: 0 success, 1 runtime failure (a file that cannot be
+// written), 2 bad input (a model, key, package or option that is wrong), with a message on
+// stderr naming the file and the fault.
+//
+// Thread-safety: called once, from the command line.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace edge::agent {
+
+int RunModelKeygen(const std::string& private_key, const std::string& public_key);
+
+struct PackOptions {
+  std::string onnx;
+  std::string name;
+  std::string version;
+  std::string features;  // comma separated
+  int window = 0;
+  int stride = 1;
+  int step_ms = 1000;
+  std::string normalize;  // JSON file {"mean":[...],"std":[...]}; empty: none
+  std::optional<double> threshold;
+  std::string private_key;
+  std::string out_dir;
+};
+
+int RunModelPack(const PackOptions& options);
+
+int RunModelVerify(const std::string& package_dir, const std::string& public_key);
+
+int RunModelPublish(const std::string& package_dir, const std::string& repo_root);
+
+}  // namespace edge::agent

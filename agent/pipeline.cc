@@ -1,0 +1,764 @@
+#include "agent/pipeline.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "agent/messages.h"
+#include "core/bounded_queue.h"
+#include "core/file_util.h"
+#include "core/logging.h"
+#include "core/rate_limited_log.h"
+#include "core/tag_registry.h"
+#include "core/time_format.h"
+#include "core/version.h"
+#include "drivers/modbus_source.h"
+#include "drivers/mqtt_publisher.h"
+#include "drivers/mqtt_source.h"
+#include "inference/model_package.h"
+#include "inference/package_signature.h"
+#include "inference/window_assembler.h"
+#include "storage/storage.h"
+
+namespace edge::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr size_t kPopBatch = 4096;
+constexpr size_t kPublishReadBatch = 256;
+constexpr uint64_t kMaxInFlight = 512;
+
+// Where model sync (issue #8) installs repository models: <data_dir>/models/<name>/current is a
+// symlink to the installed version's directory.
+fs::path InstalledModelDir(const std::string& data_dir, const std::string& model) {
+  return fs::path(data_dir) / "models" / model / "current";
+}
+
+// The alarm state of every deployment survives a restart, so that a restart neither forgets a
+// raised alarm (it would never be cleared) nor raises it again: <data_dir>/alarm_state.json,
+// {"<asset>": {"state": "raised", "peak_score": 0.93}, ...}, rewritten durably after each
+// transition (transitions are rare), after the transition's message is in the outbox.
+fs::path AlarmStatePath(const std::string& data_dir) {
+  return fs::path(data_dir) / "alarm_state.json";
+}
+
+}  // namespace
+
+// One loaded model package and the deployments scored with it, in one batched call.
+struct ModelGroup {
+  fs::path dir;
+  inference::ModelPackage package;
+  std::vector<size_t> members;  // deployment indices
+  // The windows waiting to be scored in this round: raw values, then normalised.
+  std::vector<float> raw;
+  std::vector<float> input;
+  std::vector<size_t> pending;  // deployment index per batch row
+  std::vector<Timestamp> pending_end;
+
+  int64_t window_values() const {
+    return int64_t{package.manifest.window} *
+           static_cast<int64_t>(package.manifest.features.size());
+  }
+};
+
+struct DeploymentState {
+  config::Deployment config;
+  ModelGroup* group = nullptr;          // null: no model installed
+  std::vector<std::string> input_tags;  // per manifest feature
+  std::unique_ptr<inference::WindowAssembler> assembler;
+  std::unique_ptr<AlarmEngine> alarm;
+  double threshold = 0.0;
+  double last_score = 0.0;
+  // Guarded by Pipeline::Impl::snapshot_mu_ (written by the scoring thread, read by Snapshot).
+  DeploymentSnapshot snapshot;
+};
+
+struct Route {
+  uint32_t deployment;
+  int feature;
+};
+
+class Pipeline::Impl : public inference::WindowAssembler::Sink {
+ public:
+  Impl(const config::AgentConfig& config, PipelineOptions options)
+      : config_(config),
+        options_(options),
+        clock_(options.clock != nullptr ? *options.clock : SystemClockInstance()),
+        ingest_(options.ingest_capacity),
+        to_storage_(options.storage_capacity),
+        log_(GetLogger("pipeline")),
+        rate_log_(log_, 5, std::chrono::minutes(1)) {}
+
+  Status Init();
+  Status Start();
+  void Stop();
+  PipelineSnapshot Snapshot() const;
+  void LogStatus() const;
+
+  // WindowAssembler::Sink, on the scoring thread.
+  void OnWindow(const inference::WindowAssembler& assembler, Timestamp window_end) override;
+  void OnUnscorable(const inference::WindowAssembler& assembler, Timestamp window_end,
+                    const inference::WindowStatus& why, uint64_t windows) override;
+
+ private:
+  Status LoadModels();
+  Status RebuildWindows();
+  void ScoringLoop();
+  void RouteSamples(const std::vector<Sample>& batch);
+  void AdvanceAll(Timestamp now);
+  void FlushGroup(ModelGroup& group);
+  void OnTransition(DeploymentState& d, const AlarmTransition& t);
+  void UpdateSnapshot(DeploymentState& d);
+  void SaveAlarmState();
+  std::map<std::string, std::pair<AlarmState, double>> LoadAlarmState();
+  void PublisherLoop();
+  void WakePublisher();
+  StatusOr<std::vector<inference::VerifyingKey>> TrustedKeys() const;
+
+  const config::AgentConfig config_;
+  const PipelineOptions options_;
+  const Clock& clock_;
+
+  TagRegistry tags_;
+  std::mutex tags_mu_;  // MQTT sources intern template names at run time
+  BoundedQueue<Sample> ingest_;
+  BoundedQueue<Sample> to_storage_;
+
+  std::unique_ptr<storage::Storage> storage_;
+  std::unique_ptr<storage::SampleWriter> writer_;
+  std::unique_ptr<drivers::ModbusSource> modbus_;
+  std::unique_ptr<drivers::MqttSource> mqtt_;
+  std::unique_ptr<drivers::MqttPublisher> upstream_;
+  Timestamp started_{};
+
+  // Scoring thread state.
+  std::vector<std::unique_ptr<ModelGroup>> groups_;
+  std::vector<DeploymentState> deployments_;
+  std::vector<std::vector<Route>> routes_;  // by TagId
+  std::map<const inference::WindowAssembler*, size_t> assembler_owner_;
+  std::thread scoring_thread_;
+
+  // Publisher thread state.
+  std::thread publisher_thread_;
+  std::mutex publish_mu_;
+  std::condition_variable publish_cv_;
+  bool publish_wake_ = false;  // guarded by publish_mu_
+  bool publish_stop_ = false;  // guarded by publish_mu_
+  std::atomic<bool> resend_{false};
+  std::atomic<uint64_t> in_flight_{0};
+  std::atomic<uint64_t> published_{0};
+
+  mutable std::mutex snapshot_mu_;
+  bool started_flag_ = false;
+  bool stopped_ = false;
+
+  std::shared_ptr<spdlog::logger> log_;
+  RateLimitedLog rate_log_;
+};
+
+StatusOr<std::vector<inference::VerifyingKey>> Pipeline::Impl::TrustedKeys() const {
+  std::vector<inference::VerifyingKey> keys;
+  if (!config_.models.repository) return keys;
+  for (const std::string& path : config_.models.repository->trusted_keys) {
+    EDGE_ASSIGN_OR_RETURN(inference::VerifyingKey key, inference::VerifyingKey::Load(path));
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+Status Pipeline::Impl::LoadModels() {
+  EDGE_ASSIGN_OR_RETURN(std::vector<inference::VerifyingKey> keys, TrustedKeys());
+  const std::map<std::string, std::pair<AlarmState, double>> saved_alarms = LoadAlarmState();
+  // Deployments sharing a package directory share one loaded model and one batched call.
+  std::map<fs::path, std::vector<size_t>> by_dir;
+  for (size_t i = 0; i < deployments_.size(); ++i) {
+    const config::Deployment& d = deployments_[i].config;
+    fs::path dir;
+    if (!d.package.empty()) {
+      dir = d.package;
+    } else {
+      dir = InstalledModelDir(config_.gateway.data_dir, d.model);
+      std::error_code ec;
+      if (!fs::exists(dir, ec)) {
+        log_->warn("deployment {}: model {} is not installed yet; waiting for the repository",
+                   d.asset, d.model);
+        continue;
+      }
+      dir = fs::canonical(dir, ec);
+    }
+    by_dir[dir].push_back(i);
+  }
+  for (auto& [dir, members] : by_dir) {
+    inference::PackageOptions options;
+    options.max_batch = static_cast<int>(members.size());
+    const bool from_repository = deployments_[members.front()].config.package.empty();
+    if (from_repository) {
+      // Installed packages were verified at install; checking again at load catches a file
+      // changed on disk since.
+      options.verify_manifest = [&keys](const fs::path& d, std::string_view manifest) -> Status {
+        EDGE_ASSIGN_OR_RETURN(std::string sig, ReadFileToString(d / "manifest.json.sig", 4096));
+        return inference::VerifyWithAnyKey(keys, manifest, sig, (d / "manifest.json").string());
+      };
+    }
+    StatusOr<inference::ModelPackage> package = inference::LoadModelPackage(dir, options);
+    if (!package.ok()) {
+      return Status::InvalidArgument(fmt::format("deployment {}: {}",
+                                                 deployments_[members.front()].config.asset,
+                                                 package.status().message()));
+    }
+    auto group = std::make_unique<ModelGroup>();
+    group->dir = dir;
+    group->package = std::move(*package);
+    group->members = members;
+    const inference::Manifest& m = group->package.manifest;
+    group->raw.resize(members.size() * static_cast<size_t>(group->window_values()));
+    group->input.resize(group->raw.size());
+    group->pending.reserve(members.size());
+    group->pending_end.reserve(members.size());
+    for (size_t i : members) {
+      DeploymentState& d = deployments_[i];
+      d.group = group.get();
+      // Every manifest feature needs a tag; extra config inputs are an error too.
+      for (const std::string& feature : m.features) {
+        const auto it = d.config.inputs.find(feature);
+        if (it == d.config.inputs.end()) {
+          return Status::InvalidArgument(fmt::format(
+              "deployment {}: model {} {} needs input \"{}\", which models.deployments.inputs "
+              "does not map to a tag",
+              d.config.asset, m.name, m.version, feature));
+        }
+        d.input_tags.push_back(it->second);
+      }
+      for (const auto& [feature, tag] : d.config.inputs) {
+        if (std::find(m.features.begin(), m.features.end(), feature) == m.features.end()) {
+          return Status::InvalidArgument(
+              fmt::format("deployment {}: input \"{}\" is not a feature of model {} {}",
+                          d.config.asset, feature, m.name, m.version));
+        }
+      }
+      if (d.config.alarm.threshold) {
+        d.threshold = *d.config.alarm.threshold;
+      } else if (m.has_threshold) {
+        d.threshold = m.threshold;
+      } else {
+        return Status::InvalidArgument(fmt::format(
+            "deployment {}: no alarm.threshold, and model {} {} has no output.threshold",
+            d.config.asset, m.name, m.version));
+      }
+      const auto step = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::milliseconds(m.step_ms));
+      inference::WindowSpec spec;
+      spec.features = static_cast<int>(m.features.size());
+      spec.window = m.window;
+      spec.stride = m.stride;
+      spec.step = step;
+      spec.max_age =
+          d.config.max_input_age.count() > 0
+              ? std::chrono::duration_cast<std::chrono::microseconds>(d.config.max_input_age)
+              : 3 * step;
+      spec.lateness = std::min<std::chrono::microseconds>(step, milliseconds(250));
+      d.assembler = std::make_unique<inference::WindowAssembler>(spec);
+      assembler_owner_[d.assembler.get()] = i;
+      const auto saved = saved_alarms.find(d.config.asset);
+      d.alarm = std::make_unique<AlarmEngine>(
+          AlarmSettings{d.threshold, d.config.alarm.raise_after, d.config.alarm.clear_after},
+          saved != saved_alarms.end() ? saved->second.first : AlarmState::kNormal,
+          saved != saved_alarms.end() ? saved->second.second : 0.0);
+      if (d.alarm->state() == AlarmState::kRaised) {
+        log_->warn(
+            "deployment {}: its alarm was raised when the agent stopped; it stays raised "
+            "until clear_after normal windows",
+            d.config.asset);
+      }
+      d.snapshot.model = m.name;
+      d.snapshot.model_version = m.version;
+      d.snapshot.state = "warming_up";
+      log_->info(
+          "deployment {}: model {} {} ({}; window {} x {} features, step {} ms, "
+          "threshold {})",
+          d.config.asset, m.name, m.version, dir.string(), m.window, m.features.size(), m.step_ms,
+          d.threshold);
+    }
+    groups_.push_back(std::move(group));
+  }
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::Init() {
+  for (const config::Deployment& d : config_.models.deployments) {
+    DeploymentState state;
+    state.config = d;
+    state.snapshot.asset = d.asset;
+    state.snapshot.model = d.package.empty() ? d.model : d.package;
+    state.snapshot.state = "no_model";
+    deployments_.push_back(std::move(state));
+  }
+  EDGE_RETURN_IF_ERROR(LoadModels());
+
+  // Tags: every configured name gets its id now, deployment inputs included, so that routes can
+  // be a plain vector indexed by TagId. MQTT template names interned later never feed a model.
+  for (const config::ModbusDevice& device : config_.modbus) {
+    for (const config::ModbusTag& tag : device.tags) tags_.Intern(tag.name);
+  }
+  for (const config::MqttSource& source : config_.mqtt_sources) {
+    for (const config::MqttSourceTag& tag : source.tags) {
+      if (tag.name.find('{') == std::string::npos) tags_.Intern(tag.name);
+    }
+  }
+  for (const DeploymentState& d : deployments_) {
+    for (const std::string& tag : d.input_tags) tags_.Intern(tag);
+  }
+  routes_.resize(tags_.size());
+  for (size_t i = 0; i < deployments_.size(); ++i) {
+    const DeploymentState& d = deployments_[i];
+    for (size_t f = 0; f < d.input_tags.size(); ++f) {
+      routes_[*tags_.Find(d.input_tags[f])].push_back(
+          {static_cast<uint32_t>(i), static_cast<int>(f)});
+    }
+  }
+
+  EDGE_ASSIGN_OR_RETURN(storage_,
+                        storage::Storage::Open(config_.gateway.data_dir, config_.storage));
+  EDGE_ASSIGN_OR_RETURN(writer_, storage_->CreateWriter(tags_, to_storage_, {}, clock_, &tags_mu_));
+  EDGE_ASSIGN_OR_RETURN(modbus_, drivers::ModbusSource::Create(config_.modbus, tags_, ingest_));
+  if (!config_.mqtt_sources.empty()) {
+    drivers::MqttSource::Options mqtt_options;
+    mqtt_options.clock = &clock_;
+    EDGE_ASSIGN_OR_RETURN(mqtt_, drivers::MqttSource::Create(config_.mqtt_sources, tags_, tags_mu_,
+                                                             ingest_, mqtt_options));
+  }
+  if (config_.upstream) {
+    const std::string& prefix = config_.upstream->topic_prefix;
+    const std::string& gateway = config_.gateway.id;
+    drivers::MqttPublisher::Options up;
+    up.will = drivers::MqttWill{StatusTopic(prefix, gateway), OfflinePayload(gateway), 1, true};
+    up.on_connected = [this, prefix, gateway] {
+      StatusMessage online{.gateway = gateway,
+                           .agent_version = kAgentVersion,
+                           .started = started_,
+                           .ts = clock_.Now(),
+                           .models = {}};
+      for (const DeploymentState& d : deployments_) {
+        if (d.group == nullptr) continue;
+        online.models.push_back(
+            {d.config.asset, d.group->package.manifest.name, d.group->package.manifest.version});
+      }
+      // The birth message is not an alarm: it is published directly, not through the outbox;
+      // the broker keeps the latest one (retained).
+      (void)upstream_->Publish(StatusTopic(prefix, gateway), OnlinePayload(online), 1, true);
+      WakePublisher();
+    };
+    EDGE_ASSIGN_OR_RETURN(upstream_, drivers::MqttPublisher::Create(config_.upstream->broker, up));
+  }
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::RebuildWindows() {
+  bool any = false;
+  for (const DeploymentState& d : deployments_) any = any || d.assembler != nullptr;
+  if (!any) return Status::Ok();
+  StatusOr<storage::SampleReader> reader = storage_->OpenReader();
+  if (!reader.ok()) {
+    if (reader.status().code() == StatusCode::kNotFound) return Status::Ok();
+    return reader.status();
+  }
+  const Timestamp now = clock_.Now();
+  std::vector<std::vector<Sample>> per_tag;
+  for (DeploymentState& d : deployments_) {
+    if (d.assembler == nullptr) continue;
+    const inference::WindowSpec& spec = d.assembler->spec();
+    // The window, plus enough history for the oldest step's "last value within max_age".
+    const int steps = spec.window + spec.stride + static_cast<int>(spec.max_age / spec.step) + 1;
+    per_tag.clear();
+    EDGE_RETURN_IF_ERROR(reader->ReadLastSteps(d.input_tags, steps, spec.step, now, per_tag));
+    // Merge by time so that steps close as the replay passes them (the assembler's per-input
+    // queues are small).
+    std::vector<Sample> merged;
+    for (size_t f = 0; f < per_tag.size(); ++f) {
+      for (Sample s : per_tag[f]) {
+        s.tag = static_cast<TagId>(f);
+        merged.push_back(s);
+      }
+    }
+    std::stable_sort(merged.begin(), merged.end(),
+                     [](const Sample& a, const Sample& b) { return a.ts < b.ts; });
+    for (const Sample& s : merged) {
+      d.assembler->Add(static_cast<int>(s.tag), s);
+      d.assembler->Prime(s.ts);
+    }
+    d.assembler->Prime(now);
+    if (!merged.empty()) {
+      log_->info("deployment {}: rebuilt {} steps from {} stored samples", d.config.asset,
+                 d.assembler->counters().steps_closed, merged.size());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Pipeline::Impl::Start() {
+  started_ = clock_.Now();
+  EDGE_RETURN_IF_ERROR(writer_->Start());
+  if (upstream_ != nullptr) {
+    EDGE_RETURN_IF_ERROR(upstream_->Start());
+    publisher_thread_ = std::thread([this] { PublisherLoop(); });
+  }
+  if (Status s = RebuildWindows(); !s.ok()) {
+    log_->error("rebuilding windows from storage: {}; scoring starts with empty windows",
+                s.message());
+  }
+  scoring_thread_ = std::thread([this] { ScoringLoop(); });
+  EDGE_RETURN_IF_ERROR(modbus_->Start());
+  if (mqtt_ != nullptr) EDGE_RETURN_IF_ERROR(mqtt_->Start());
+  started_flag_ = true;
+  return Status::Ok();
+}
+
+void Pipeline::Impl::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (modbus_ != nullptr) modbus_->Stop();
+  if (mqtt_ != nullptr) mqtt_->Stop();
+  ingest_.Close();
+  if (scoring_thread_.joinable()) scoring_thread_.join();
+  to_storage_.Close();
+  if (writer_ != nullptr) writer_->Stop();
+  if (publisher_thread_.joinable()) {
+    {
+      std::lock_guard lock(publish_mu_);
+      publish_stop_ = true;
+    }
+    publish_cv_.notify_all();
+    publisher_thread_.join();
+  }
+  if (upstream_ != nullptr) upstream_->Stop();
+}
+
+// ---- scoring thread ----
+
+void Pipeline::Impl::ScoringLoop() {
+  std::vector<Sample> batch;
+  batch.reserve(kPopBatch);
+  for (;;) {
+    batch.clear();
+    // Wake at least every 50 ms to close steps by the clock when inputs fall silent.
+    const size_t n = ingest_.PopBatch(batch, kPopBatch, milliseconds(50));
+    if (n > 0) {
+      to_storage_.PushBatch(batch);
+      RouteSamples(batch);
+    }
+    AdvanceAll(clock_.Now());
+    if (n == 0 && ingest_.closed() && ingest_.GetStats().depth == 0) break;
+  }
+}
+
+void Pipeline::Impl::RouteSamples(const std::vector<Sample>& batch) {
+  for (const Sample& s : batch) {
+    if (s.tag >= routes_.size()) continue;
+    for (const Route& r : routes_[s.tag]) {
+      deployments_[r.deployment].assembler->Add(r.feature, s);
+    }
+  }
+}
+
+void Pipeline::Impl::AdvanceAll(Timestamp now) {
+  for (DeploymentState& d : deployments_) {
+    if (d.assembler != nullptr) d.assembler->Advance(now, *this);
+  }
+  for (const std::unique_ptr<ModelGroup>& g : groups_) FlushGroup(*g);
+  for (DeploymentState& d : deployments_) UpdateSnapshot(d);
+}
+
+void Pipeline::Impl::OnWindow(const inference::WindowAssembler& assembler, Timestamp window_end) {
+  const size_t index = assembler_owner_.at(&assembler);
+  ModelGroup& group = *deployments_[index].group;
+  // One window per deployment per batched call: a second one (catching up) flushes the first.
+  if (std::find(group.pending.begin(), group.pending.end(), index) != group.pending.end()) {
+    FlushGroup(group);
+  }
+  const size_t row = group.pending.size();
+  const size_t values = static_cast<size_t>(group.window_values());
+  assembler.CopyWindow(std::span<float>(group.raw.data() + row * values, values));
+  group.pending.push_back(index);
+  group.pending_end.push_back(window_end);
+}
+
+void Pipeline::Impl::OnUnscorable(const inference::WindowAssembler& assembler, Timestamp,
+                                  const inference::WindowStatus&, uint64_t windows) {
+  // The engine only needs to know that its runs are broken; the assembler counts the windows.
+  if (windows > 0) deployments_[assembler_owner_.at(&assembler)].alarm->OnUnscorable();
+}
+
+void Pipeline::Impl::FlushGroup(ModelGroup& group) {
+  const size_t batch = group.pending.size();
+  if (batch == 0) return;
+  const int64_t rows = static_cast<int64_t>(batch) * group.package.manifest.window;
+  group.package.Normalize(group.raw.data(), group.input.data(), rows);
+  inference::Model& model = *group.package.model;
+  model.Run(group.input.data(), static_cast<int>(batch));
+  const float* scores = model.output(0);
+  const int64_t k = model.outputs()[0].sample_size;
+  for (size_t b = 0; b < batch; ++b) {
+    DeploymentState& d = deployments_[group.pending[b]];
+    const double score = scores[static_cast<int64_t>(b) * k];
+    d.last_score = score;
+    if (std::optional<AlarmTransition> t = d.alarm->OnScore(score, group.pending_end[b])) {
+      OnTransition(d, *t);
+    }
+  }
+  group.pending.clear();
+  group.pending_end.clear();
+}
+
+void Pipeline::Impl::OnTransition(DeploymentState& d, const AlarmTransition& t) {
+  const inference::Manifest& m = d.group->package.manifest;
+  AlarmMessage message{.gateway = config_.gateway.id,
+                       .asset = d.config.asset,
+                       .model = m.name,
+                       .model_version = m.version,
+                       .state = t.state,
+                       .score = t.score,
+                       .peak_score = t.peak_score,
+                       .threshold = d.threshold,
+                       .ts = clock_.Now(),
+                       .window_end = t.window_end,
+                       .seq = 0};
+  log_->warn("alarm {} for {}: score {:.4g} (peak {:.4g}, threshold {:.4g}) at window end {}",
+             AlarmStateName(t.state), d.config.asset, t.score, t.peak_score, d.threshold,
+             FormatRfc3339Millis(t.window_end));
+  if (!config_.upstream) return;
+  const std::string topic =
+      AlarmTopic(config_.upstream->topic_prefix, config_.gateway.id, d.config.asset);
+  StatusOr<uint64_t> seq = storage_->outbox().Append(
+      topic,
+      [&message](uint64_t s) {
+        message.seq = s;
+        return AlarmPayload(message);
+      },
+      1, false);
+  if (!seq.ok()) {
+    // The outbox keeps a reserve for exactly this; failing here means the disk is full beyond it.
+    rate_log_.Error("outbox-append", "alarm for {} could not be stored: {}", d.config.asset,
+                    seq.status().message());
+  } else {
+    WakePublisher();
+  }
+  SaveAlarmState();
+}
+
+std::map<std::string, std::pair<AlarmState, double>> Pipeline::Impl::LoadAlarmState() {
+  std::map<std::string, std::pair<AlarmState, double>> saved;
+  const fs::path path = AlarmStatePath(config_.gateway.data_dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return saved;
+  StatusOr<std::string> text = ReadFileToString(path, 1 << 20);
+  const nlohmann::json doc =
+      text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+  if (!doc.is_object()) {
+    log_->error("{}: unreadable; every alarm starts cleared", path.string());
+    return saved;
+  }
+  for (const auto& [asset, entry] : doc.items()) {
+    if (!entry.is_object() || !entry.contains("state") || !entry["state"].is_string()) continue;
+    const double peak = entry.value("peak_score", 0.0);
+    saved[asset] = {entry["state"] == "raised" ? AlarmState::kRaised : AlarmState::kNormal, peak};
+  }
+  return saved;
+}
+
+void Pipeline::Impl::SaveAlarmState() {
+  nlohmann::json doc = nlohmann::json::object();
+  for (const DeploymentState& d : deployments_) {
+    if (d.alarm == nullptr) continue;
+    doc[d.config.asset] = {{"state", AlarmStateName(d.alarm->state())},
+                           {"peak_score", d.alarm->episode_peak()}};
+  }
+  if (Status s = WriteFileDurably(AlarmStatePath(config_.gateway.data_dir), doc.dump() + "\n");
+      !s.ok()) {
+    rate_log_.Error("alarm-state", "{}", s.message());
+  }
+}
+
+void Pipeline::Impl::UpdateSnapshot(DeploymentState& d) {
+  if (d.assembler == nullptr) return;
+  const inference::WindowStatus& st = d.assembler->status();
+  std::lock_guard lock(snapshot_mu_);
+  d.snapshot.state = std::string(inference::DataQualityName(st.quality));
+  d.snapshot.state_input =
+      st.feature >= 0 ? d.input_tags[static_cast<size_t>(st.feature)] : std::string();
+  d.snapshot.alarm = d.alarm->state();
+  d.snapshot.last_score = d.last_score;
+  d.snapshot.windows_scored = d.alarm->counters().windows_scored;
+  d.snapshot.windows_unscorable = d.assembler->counters().windows_unscorable;
+  d.snapshot.alarms_raised = d.alarm->counters().raised;
+  d.snapshot.alarms_cleared = d.alarm->counters().cleared;
+}
+
+// ---- publisher thread ----
+
+void Pipeline::Impl::WakePublisher() {
+  {
+    std::lock_guard lock(publish_mu_);
+    publish_wake_ = true;
+  }
+  publish_cv_.notify_all();
+}
+
+void Pipeline::Impl::PublisherLoop() {
+  storage::Outbox& outbox = storage_->outbox();
+  uint64_t last_sent = 0;
+  uint64_t seen_connects = 0;
+  std::unique_lock lock(publish_mu_);
+  while (!publish_stop_) {
+    publish_cv_.wait_for(lock, std::chrono::seconds(1),
+                         [this] { return publish_stop_ || publish_wake_; });
+    publish_wake_ = false;
+    if (publish_stop_) break;
+    const drivers::MqttConnectionStats up = upstream_->stats();
+    if (up.state != drivers::MqttConnectionState::kConnected) continue;
+    // After a reconnect, or a publish that failed, everything unconfirmed goes again, in order.
+    if (up.connects != seen_connects || resend_.exchange(false)) {
+      seen_connects = up.connects;
+      last_sent = 0;
+    }
+    lock.unlock();
+    while (in_flight_.load() < kMaxInFlight) {
+      StatusOr<std::vector<storage::OutboxMessage>> messages =
+          outbox.ReadAfter(last_sent, kPublishReadBatch);
+      if (!messages.ok()) {
+        rate_log_.Error("outbox-read", "outbox: {}", messages.status().message());
+        break;
+      }
+      if (messages->empty()) break;
+      bool sent_all = true;
+      for (const storage::OutboxMessage& m : *messages) {
+        ++in_flight_;
+        const uint64_t seq = m.seq;
+        const Status s = upstream_->Publish(
+            m.topic, m.payload, m.qos, m.retained, [this, &outbox, seq](const Status& result) {
+              --in_flight_;
+              if (result.ok()) {
+                if (Status c = outbox.Confirm(seq); !c.ok()) {
+                  rate_log_.Error("outbox-confirm", "outbox: {}", c.message());
+                }
+                ++published_;
+              } else {
+                resend_ = true;
+              }
+              WakePublisher();
+            });
+        if (!s.ok()) {
+          --in_flight_;
+          sent_all = false;  // not connected: the reconnect sends it
+          break;
+        }
+        last_sent = seq;
+      }
+      if (!sent_all) break;
+    }
+    lock.lock();
+  }
+}
+
+// ---- status ----
+
+PipelineSnapshot Pipeline::Impl::Snapshot() const {
+  PipelineSnapshot snap;
+  const QueueStats ingest = ingest_.GetStats();
+  const QueueStats storage = to_storage_.GetStats();
+  snap.ingest_depth = ingest.depth;
+  snap.ingest_dropped = ingest.dropped;
+  snap.storage_depth = storage.depth;
+  snap.storage_dropped = storage.dropped;
+  if (writer_ != nullptr) {
+    const storage::WriterStats w = writer_->stats();
+    snap.samples_committed = w.samples_committed;
+    snap.storage_paused = w.paused;
+  }
+  if (storage_ != nullptr) {
+    StatusOr<uint64_t> pending = storage_->outbox().Pending();
+    snap.outbox_pending = pending.ok() ? *pending : 0;
+  }
+  snap.published = published_.load();
+  snap.upstream_connected =
+      upstream_ != nullptr && upstream_->stats().state == drivers::MqttConnectionState::kConnected;
+  std::lock_guard lock(snapshot_mu_);
+  for (const DeploymentState& d : deployments_) snap.deployments.push_back(d.snapshot);
+  return snap;
+}
+
+void Pipeline::Impl::LogStatus() const {
+  for (const drivers::ModbusDeviceStats& d : modbus_->stats()) {
+    log_->info(
+        "modbus device {} ({}): {}, {} polls, {} samples, {} timeouts, {} exceptions, "
+        "{} bad responses, {} connection errors, last latency {} us",
+        d.device, d.endpoint, d.connected ? "connected" : "not connected", d.polls, d.samples,
+        d.timeouts, d.exceptions, d.bad_responses, d.connection_errors, d.last_latency.count());
+  }
+  if (mqtt_ != nullptr) {
+    for (const drivers::MqttSourceStats& s : mqtt_->stats()) {
+      log_->info(
+          "mqtt source {} ({}): {}, {} connects, {} connect failures, {} losses, {} messages, "
+          "{} samples, {} malformed, {} unmatched topics, {} queue drops",
+          s.source, s.broker, drivers::MqttConnectionStateName(s.connection.state),
+          s.connection.connects, s.connection.connect_failures, s.connection.connection_losses,
+          s.messages, s.samples, s.malformed, s.unmatched_topic, s.queue_drops);
+    }
+  }
+  const PipelineSnapshot snap = Snapshot();
+  log_->info(
+      "queues: ingest depth {} dropped {}, storage depth {} dropped {}; {} samples committed{}; "
+      "outbox {} pending, {} published, upstream {}",
+      snap.ingest_depth, snap.ingest_dropped, snap.storage_depth, snap.storage_dropped,
+      snap.samples_committed, snap.storage_paused ? " (PAUSED: storage is failing)" : "",
+      snap.outbox_pending, snap.published,
+      upstream_ == nullptr ? "not configured"
+                           : (snap.upstream_connected ? "connected" : "not connected"));
+  for (const DeploymentSnapshot& d : snap.deployments) {
+    log_->info(
+        "deployment {}: {} {}, data {}{}, alarm {}, last score {:.4g}, {} windows scored, "
+        "{} unscorable",
+        d.asset, d.model, d.model_version, d.state,
+        d.state_input.empty() ? "" : " (" + d.state_input + ")", AlarmStateName(d.alarm),
+        d.last_score, d.windows_scored, d.windows_unscorable);
+  }
+}
+
+// ---- Pipeline ----
+
+Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Pipeline::~Pipeline() { Stop(); }
+
+StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(const config::AgentConfig& config,
+                                                     PipelineOptions options) {
+  auto impl = std::make_unique<Impl>(config, options);
+  EDGE_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
+}
+
+Status Pipeline::Start() { return impl_->Start(); }
+void Pipeline::Stop() { impl_->Stop(); }
+PipelineSnapshot Pipeline::Snapshot() const { return impl_->Snapshot(); }
+void Pipeline::LogStatus() const { impl_->LogStatus(); }
+
+std::string Pipeline::Summary() const {
+  const PipelineSnapshot snap = Snapshot();
+  int raised = 0, scoring = 0;
+  for (const DeploymentSnapshot& d : snap.deployments) {
+    raised += d.alarm == AlarmState::kRaised;
+    scoring += d.state == "ok";
+  }
+  return fmt::format("{} samples stored, {}/{} deployments scoring, {} alarms raised, outbox {}",
+                     snap.samples_committed, scoring, snap.deployments.size(), raised,
+                     snap.outbox_pending);
+}
+
+}  // namespace edge::agent

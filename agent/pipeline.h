@@ -1,0 +1,105 @@
+// Pipeline: everything `edge-agent run` does between a register and an alarm (DESIGN §3), with
+// the threads and queues it owns, started and stopped in order.
+//
+//   sources ──> ingest queue ──> scoring thread ──> storage queue ──> SampleWriter (samples.db)
+//   (Modbus threads,             │ routes each sample to the window assemblers that use it,
+//    paho callbacks)             │ scores ready windows (one batched call per model), runs the
+//                                │ alarm engines and appends transitions to the outbox
+//                                v
+//                         outbox.db ──> publisher thread ──> upstream broker (QoS 1, PUBACK)
+//
+// DESIGN: threads.
+//  - Sources: one thread per Modbus connection, paho's threads for MQTT (drivers/).
+//  - Scoring thread (here): owns the tag routes, window assemblers, models and alarm engines.
+//    It forwards every sample to the storage queue unchanged, so storage sees exactly what the
+//    sources produced, and scoring never waits for a commit.
+//  - SampleWriter thread (storage/): commits the storage queue in batches.
+//  - Publisher thread (here): sends outbox messages in seq order while the broker is connected,
+//    deletes each on its PUBACK, and after a reconnect sends again everything still unconfirmed
+//    (at least once, in order; `seq` lets a subscriber drop the duplicates).
+// Start order: storage writer, publisher, scoring, sources. Stop is the reverse, each stage
+// draining before the next one closes: sources stop; the ingest queue closes and the scoring
+// thread drains it; the storage queue closes and the writer commits what is left; the publisher
+// stops (unconfirmed alarms stay in the outbox for the next start); the broker connection closes.
+//
+// A deployment whose model is not installed yet (repository models arrive with model sync) or
+// whose inputs are stale is idle: its state says why, and nothing is scored.
+//
+// Thread-safety: Create/Start/Stop from the owner thread; Snapshot() from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/alarm_engine.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace edge::agent {
+
+struct DeploymentSnapshot {
+  std::string asset;
+  std::string model;
+  std::string model_version;  // empty: no model loaded
+  std::string state;          // "ok", "warming_up", "stale", "missing", "bad", "no_model"
+  std::string state_input;    // the input at fault, if any
+  AlarmState alarm = AlarmState::kNormal;
+  double last_score = 0.0;
+  uint64_t windows_scored = 0;
+  uint64_t windows_unscorable = 0;
+  uint64_t alarms_raised = 0;
+  uint64_t alarms_cleared = 0;
+};
+
+struct PipelineSnapshot {
+  uint64_t ingest_depth = 0;
+  uint64_t ingest_dropped = 0;
+  uint64_t storage_depth = 0;
+  uint64_t storage_dropped = 0;
+  uint64_t samples_committed = 0;
+  bool storage_paused = false;  // disk full or write errors: ingest paused
+  uint64_t outbox_pending = 0;
+  uint64_t published = 0;  // outbox messages confirmed by the broker
+  bool upstream_connected = false;
+  std::vector<DeploymentSnapshot> deployments;
+};
+
+struct PipelineOptions {
+  const Clock* clock = nullptr;  // null: the system clock
+  size_t ingest_capacity = 1 << 16;
+  size_t storage_capacity = 1 << 16;
+};
+
+class Pipeline {
+ public:
+  // Opens storage (creating, migrating or recovering it), loads every deployment's model, builds
+  // the sources and the publisher; starts nothing. Errors name the file and the fault: a bad
+  // model package is InvalidArgument (exit code 2), a data directory that cannot be written is
+  // IoError (exit code 1).
+  [[nodiscard]] static StatusOr<std::unique_ptr<Pipeline>> Create(const config::AgentConfig& config,
+                                                                  PipelineOptions options = {});
+  ~Pipeline();  // Stop()
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  [[nodiscard]] Status Start();
+  void Stop();  // idempotent
+
+  PipelineSnapshot Snapshot() const;
+  // One line for logs and sd_notify STATUS=.
+  std::string Summary() const;
+  // Logs every source's and stage's counters (the periodic status log).
+  void LogStatus() const;
+
+  class Impl;
+
+ private:
+  explicit Pipeline(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edge::agent

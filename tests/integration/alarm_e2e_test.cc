@@ -1,0 +1,340 @@
+// From register to alarm, end to end, with real parts only (issue #7): plc-sim serving a register,
+// a real mosquitto, `edge-agent run` with a model exported by PyTorch and packed by `edge-agent
+// model pack`, and mosquitto_sub as the alarm subscriber. The test drives the register into the
+// fault range and back with a Modbus write (libmodbus), and checks what the subscriber receives.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <modbus.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/version.h"
+#include "tests/drivers/peer_process.h"
+#include "tests/support/last_value_model.h"
+#include "tests/support/mosquitto_broker.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/test_files.h"
+
+namespace edge::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+const std::string kAgent = EDGE_AGENT_BINARY;
+const fs::path kSourceDir = EDGE_SOURCE_DIR;
+
+// The alarms of `asset` mosquitto_sub has received, in order (it prints "topic payload" lines).
+std::vector<json> Alarms(const MosquittoSub& sub, const std::string& asset = "pump1") {
+  const std::string prefix = "plant1/line3-pc1/alarms/" + asset + " ";
+  std::vector<json> alarms;
+  std::istringstream lines(sub.Received());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(prefix, 0) == 0) alarms.push_back(json::parse(line.substr(prefix.size())));
+  }
+  return alarms;
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  while (!done()) {
+    if (steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+class AlarmEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MosquittoBroker::Options broker_options;
+    // The subscriber's persistent session survives a broker SIGKILL, so it gets what the agent
+    // sends after the broker comes back.
+    broker_options.extra_config = "persistence true\npersistence_location " +
+                                  (dir_.path() / "broker").string() + "/\nautosave_interval 1\n";
+    fs::create_directories(dir_.path() / "broker");
+    broker_ = std::make_unique<MosquittoBroker>(broker_options);
+    ASSERT_TRUE(broker_->ok()) << broker_->error();
+
+    const fs::path map =
+        dir_.Write("plc.yaml",
+                   "tags:\n  - {name: pressure, table: holding, address: 0, type: float32}\n"
+                   "  - {name: pressure2, table: holding, address: 2, type: float32}\n");
+    plc_ = std::make_unique<PlcSim>(map.string());
+    ASSERT_NE(plc_->port(), 0) << plc_->error();
+    modbus_ = modbus_new_tcp("127.0.0.1", plc_->port());
+    ASSERT_NE(modbus_, nullptr);
+    ASSERT_EQ(modbus_connect(modbus_), 0);
+    SetPressure(0.1f);
+    SetPressure(0.1f, 2);
+
+    // The model: score = the window's last pressure; packed and signed by the agent's own tool.
+    const std::string made = MakeLastValuePackage({.agent_binary = kAgent,
+                                                   .python = EDGE_TEST_PYTHON,
+                                                   .source_dir = kSourceDir,
+                                                   .window = 4,
+                                                   .step_ms = 100,
+                                                   .threshold = 0.5},
+                                                  dir_.path() / "pkg");
+    ASSERT_EQ(made, "");
+
+    config_ =
+        dir_.Write("agent.yaml",
+                   fmt::format(R"(gateway:
+  id: line3-pc1
+  data_dir: {data}
+upstream:
+  broker: tcp://127.0.0.1:{broker}
+  topic_prefix: plant1
+modbus:
+  - name: plc
+    host: 127.0.0.1
+    port: {plc}
+    poll_interval: 100ms
+    timeout: 300ms
+    tags:
+      - {{name: pump1.pressure, table: holding, address: 0, type: float32}}
+      - {{name: pump2.pressure, table: holding, address: 2, type: float32}}
+models:
+  deployments:
+    - asset: pump1
+      package: {pkg}
+      inputs: {{pressure: pump1.pressure}}
+      alarm: {{raise_after: 3, clear_after: 3}}
+    - asset: pump2
+      package: {pkg}
+      inputs: {{pressure: pump2.pressure}}
+      alarm: {{raise_after: 3, clear_after: 3}}
+)",
+                               fmt::arg("data", (dir_.path() / "data").string()),
+                               fmt::arg("broker", broker_->port()), fmt::arg("plc", plc_->port()),
+                               fmt::arg("pkg", (dir_.path() / "pkg").string())));
+    sub_ = std::make_unique<MosquittoSub>(
+        broker_->port(), "plant1/#", std::vector<std::string>{"-q", "1", "-c", "-i", "e2e-sub"});
+  }
+
+  void TearDown() override {
+    if (modbus_ != nullptr) {
+      modbus_close(modbus_);
+      modbus_free(modbus_);
+    }
+  }
+
+  void SetPressure(float value, int address = 0) {
+    // float32 ABCD: the high word first, each word big-endian (libmodbus 3.1.6's own
+    // modbus_set_float_abcd swaps bytes as well, so it is not used).
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    const uint16_t regs[2] = {static_cast<uint16_t>(bits >> 16), static_cast<uint16_t>(bits)};
+    ASSERT_EQ(modbus_write_registers(modbus_, address, 2, regs), 2) << modbus_strerror(errno);
+  }
+
+  std::unique_ptr<Subprocess> StartAgent() {
+    auto agent = std::make_unique<Subprocess>(SubprocessOptions{
+        .argv = {kAgent, "run", "--config", config_.string(), "--status-interval", "1s"}});
+    EXPECT_TRUE(agent->WaitForOutput("running;", seconds(20))) << agent->Stderr();
+    return agent;
+  }
+
+  // Waits for the agent's log line "alarm <state> for pump1" number `nth` (1-based).
+  static bool WaitForAlarmLog(Subprocess& agent, const std::string& state, int nth,
+                              std::chrono::milliseconds timeout) {
+    const std::string needle = "alarm " + state + " for pump1";
+    return WaitUntil(
+        [&] {
+          const std::string err = agent.Stderr();
+          int count = 0;
+          for (size_t at = err.find(needle); at != std::string::npos; at = err.find(needle, at + 1))
+            ++count;
+          return count >= nth;
+        },
+        timeout);
+  }
+
+  bool WaitForAlarms(size_t n, std::chrono::milliseconds timeout) {
+    return WaitUntil([&] { return Alarms(*sub_).size() >= n; }, timeout);
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<MosquittoBroker> broker_;
+  std::unique_ptr<PlcSim> plc_;
+  modbus_t* modbus_ = nullptr;
+  fs::path config_;
+  std::unique_ptr<MosquittoSub> sub_;
+};
+
+// Every document must validate against docs/schemas/<schema> (python3-jsonschema).
+void ExpectValid(const std::string& schema, const std::vector<json>& documents,
+                 const ScratchDir& dir) {
+  std::vector<std::string> argv = {EDGE_TEST_PYTHON,
+                                   (kSourceDir / "tests/support/validate_json.py").string(),
+                                   (kSourceDir / "docs/schemas" / schema).string()};
+  for (size_t i = 0; i < documents.size(); ++i) {
+    argv.push_back(dir.Write("doc" + std::to_string(i) + ".json", documents[i].dump()).string());
+  }
+  const CommandResult r = RunCommand({.argv = argv});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST_F(AlarmEndToEnd, FaultRaisesAndRecoveryClearsWithTheDocumentedMessage) {
+  std::unique_ptr<Subprocess> agent = StartAgent();
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20))) << agent->Stderr();
+  // Let a few windows of normal values be scored first.
+  std::this_thread::sleep_for(milliseconds(800));
+  EXPECT_TRUE(Alarms(*sub_).empty());
+
+  SetPressure(0.9f);
+  ASSERT_TRUE(WaitForAlarms(1, seconds(10))) << agent->Stderr();
+  SetPressure(0.2f);
+  ASSERT_TRUE(WaitForAlarms(2, seconds(10))) << agent->Stderr();
+
+  const std::vector<json> alarms = Alarms(*sub_);
+  ASSERT_EQ(alarms.size(), 2u) << sub_->Received();
+  EXPECT_EQ(alarms[0]["state"], "raised");
+  EXPECT_EQ(alarms[0]["gateway"], "line3-pc1");
+  EXPECT_EQ(alarms[0]["asset"], "pump1");
+  EXPECT_EQ(alarms[0]["model"], "last-value");
+  EXPECT_EQ(alarms[0]["model_version"], "1.0.0");
+  EXPECT_NEAR(alarms[0]["score"].get<double>(), 0.9, 1e-6);
+  EXPECT_DOUBLE_EQ(alarms[0]["threshold"].get<double>(), 0.5);
+  EXPECT_EQ(alarms[1]["state"], "cleared");
+  EXPECT_NEAR(alarms[1]["score"].get<double>(), 0.2, 1e-6);
+  EXPECT_NEAR(alarms[1]["peak_score"].get<double>(), 0.9, 1e-6);
+  EXPECT_GT(alarms[1]["seq"].get<uint64_t>(), alarms[0]["seq"].get<uint64_t>());
+  ExpectValid("alarm.schema.json", alarms, dir_);
+
+  // The status topic carries the retained birth message with the running model.
+  const std::string received = sub_->Received();
+  const size_t status = received.find("plant1/line3-pc1/status ");
+  ASSERT_NE(status, std::string::npos);
+  const json online =
+      json::parse(received.substr(status + 24, received.find('\n', status) - status - 24));
+  EXPECT_EQ(online["models"][0]["model"], "last-value");
+  EXPECT_EQ(online["agent_version"], kAgentVersion);
+  ExpectValid("status.schema.json", {online}, dir_);
+
+  // A clean stop: the broker does not publish the Last Will.
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(20)), 0) << agent->Stderr();
+}
+
+TEST_F(AlarmEndToEnd, DeploymentsSharingAModelAreScoredTogetherButAlarmApart) {
+  std::unique_ptr<Subprocess> agent = StartAgent();
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20)));
+  // One batched call scores both windows; each row must reach its own deployment.
+  EXPECT_TRUE(agent->WaitForOutput("deployment pump2: last-value 1.0.0, data ok", seconds(10)))
+      << agent->Stderr();
+  SetPressure(0.9f, 2);
+  ASSERT_TRUE(WaitUntil([&] { return !Alarms(*sub_, "pump2").empty(); }, seconds(10)))
+      << agent->Stderr();
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_TRUE(Alarms(*sub_, "pump1").empty()) << sub_->Received();
+  EXPECT_EQ(Alarms(*sub_, "pump2")[0]["asset"], "pump2");
+  EXPECT_EQ(Alarms(*sub_, "pump2")[0]["state"], "raised");
+}
+
+TEST_F(AlarmEndToEnd, AFaultShorterThanRaiseAfterRaisesNothing) {
+  std::unique_ptr<Subprocess> agent = StartAgent();
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20)));
+  std::this_thread::sleep_for(milliseconds(600));
+  for (int i = 0; i < 3; ++i) {
+    SetPressure(0.9f);  // one poll's worth: at most two anomalous windows of the three needed
+    std::this_thread::sleep_for(milliseconds(100));
+    SetPressure(0.1f);
+    std::this_thread::sleep_for(milliseconds(700));
+  }
+  EXPECT_TRUE(Alarms(*sub_).empty()) << sub_->Received();
+  EXPECT_EQ(agent->Stderr().find("alarm raised"), std::string::npos) << agent->Stderr();
+}
+
+TEST_F(AlarmEndToEnd, AlarmsRaisedWhileTheBrokerIsDownArriveInOrderAfterwards) {
+  std::unique_ptr<Subprocess> agent = StartAgent();
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20)));
+  std::this_thread::sleep_for(milliseconds(1500));  // the subscriber's session is autosaved
+  broker_->Kill();
+  const auto outage_start = steady_clock::now();
+  for (int i = 1; i <= 2; ++i) {
+    SetPressure(0.9f);
+    ASSERT_TRUE(WaitForAlarmLog(*agent, "raised", i, seconds(10))) << agent->Stderr();
+    SetPressure(0.1f);
+    ASSERT_TRUE(WaitForAlarmLog(*agent, "cleared", i, seconds(10))) << agent->Stderr();
+  }
+  std::this_thread::sleep_until(outage_start + seconds(60));  // a 60 s outage, as in the issue
+  ASSERT_TRUE(broker_->Restart()) << broker_->error();
+  ASSERT_TRUE(WaitForAlarms(4, seconds(45))) << sub_->Received() << agent->Stderr();
+
+  // Drop duplicates the way the README tells subscribers to: by seq.
+  std::vector<json> unique;
+  uint64_t last_seq = 0;
+  for (const json& a : Alarms(*sub_)) {
+    const uint64_t seq = a["seq"].get<uint64_t>();
+    if (seq <= last_seq) continue;
+    last_seq = seq;
+    unique.push_back(a);
+  }
+  ASSERT_EQ(unique.size(), 4u) << sub_->Received();
+  const char* expected[] = {"raised", "cleared", "raised", "cleared"};
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(unique[i]["state"], expected[i]) << i;
+  ExpectValid("alarm.schema.json", unique, dir_);
+}
+
+TEST_F(AlarmEndToEnd, SigkillLosesNoCommittedAlarmAndSeqKeepsIncreasing) {
+  std::unique_ptr<Subprocess> agent = StartAgent();
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20)));
+  std::this_thread::sleep_for(milliseconds(600));
+  SetPressure(0.9f);
+  ASSERT_TRUE(WaitForAlarms(1, seconds(10))) << agent->Stderr();
+  const uint64_t first_seq = Alarms(*sub_)[0]["seq"].get<uint64_t>();
+  agent->Signal(SIGKILL);
+  agent->Wait(seconds(10));
+  // The kernel closed the killed agent's connection, so the broker publishes its Last Will: the
+  // retained offline status.
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"offline\"", seconds(20))) << sub_->Received();
+  const std::string received = sub_->Received();
+  const size_t will = received.rfind("plant1/line3-pc1/status {\"state\":\"offline\"");
+  ASSERT_NE(will, std::string::npos) << received;
+  const size_t start = will + sizeof("plant1/line3-pc1/status");
+  ExpectValid("status.schema.json",
+              {json::parse(received.substr(start, received.find('\n', will) - start))}, dir_);
+
+  // Still in the fault range across the restart: the alarm stays raised, no second "raised".
+  agent = StartAgent();
+  EXPECT_TRUE(agent->WaitForOutput("stays raised", seconds(5))) << agent->Stderr();
+  // Windows are rebuilt from storage, so scoring resumes at once.
+  EXPECT_NE(agent->Stderr().find("deployment pump1: rebuilt"), std::string::npos)
+      << agent->Stderr();
+  SetPressure(0.1f);
+  ASSERT_TRUE(WaitForAlarms(2, seconds(10))) << agent->Stderr();
+  const std::vector<json> alarms = Alarms(*sub_);
+  ASSERT_EQ(alarms.size(), 2u) << sub_->Received();
+  EXPECT_EQ(alarms[1]["state"], "cleared");
+  EXPECT_GT(alarms[1]["seq"].get<uint64_t>(), first_seq);
+}
+
+TEST_F(AlarmEndToEnd, SilentPlcStopsScoringShowsTheDataStateAndRaisesNothing) {
+  std::unique_ptr<Subprocess> agent = StartAgent();
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20)));
+  ASSERT_TRUE(agent->WaitForOutput("data ok", seconds(10))) << agent->Stderr();
+  plc_->Pause();  // the PLC stops answering: timeouts, bad-quality samples
+  EXPECT_TRUE(agent->WaitForOutput("data bad (pump1.pressure)", seconds(10))) << agent->Stderr();
+  std::this_thread::sleep_for(seconds(2));
+  plc_->Resume();
+  EXPECT_TRUE(Alarms(*sub_).empty()) << sub_->Received();
+}
+
+}  // namespace
+}  // namespace edge::testing

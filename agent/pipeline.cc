@@ -537,13 +537,10 @@ void Pipeline::Impl::OnTransition(DeploymentState& d, const AlarmTransition& t) 
   if (!config_.upstream) return;
   const std::string topic =
       AlarmTopic(config_.upstream->topic_prefix, config_.gateway.id, d.config.asset);
-  StatusOr<uint64_t> seq = storage_->outbox().Append(
-      topic,
-      [&message](uint64_t s) {
-        message.seq = s;
-        return AlarmPayload(message);
-      },
-      1, false);
+  StatusOr<uint64_t> seq = storage_->outbox().AppendAlarm(topic, [&message](uint64_t s) {
+    message.seq = s;
+    return AlarmPayload(message);
+  });
   if (!seq.ok()) {
     // The outbox keeps a reserve for exactly this; failing here means the disk is full beyond it.
     rate_log_.Error("outbox-append", "alarm for {} could not be stored: {}", d.config.asset,

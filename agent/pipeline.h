@@ -7,6 +7,7 @@
 //                                │ alarm engines and appends transitions to the outbox
 //                                v
 //                         outbox.db ──> publisher thread ──> upstream broker (QoS 1, PUBACK)
+//                   (each alarm also stays in its alarm_history table after delivery)
 //
 // DESIGN: threads.
 //  - Sources: one thread per Modbus connection, paho's threads for MQTT (drivers/).

@@ -8,9 +8,9 @@ namespace edge::storage {
 Status PrepareOutboxDb(SqliteDb& db, int* migrated_from) {
   *migrated_from = 0;
   EDGE_ASSIGN_OR_RETURN(int64_t version, db.QueryInt("PRAGMA user_version"));
-  if (version > 1) {
+  if (version > 2) {
     return Status::FailedPrecondition(db.path() + ": outbox schema version " +
-                                      std::to_string(version) + " is newer than this agent's (1)");
+                                      std::to_string(version) + " is newer than this agent's (2)");
   }
   EDGE_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode = WAL"));
   if (mode != "wal") {
@@ -35,6 +35,19 @@ PRAGMA user_version = 1;
 COMMIT;
 )sql"));
   }
+  if (version <= 1) {
+    if (version == 1) *migrated_from = 1;
+    EDGE_RETURN_IF_ERROR(db.Exec(R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS alarm_history(
+  seq INTEGER PRIMARY KEY,
+  topic TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_us INTEGER NOT NULL);
+PRAGMA user_version = 2;
+COMMIT;
+)sql"));
+  }
   // Reserve space so that alarms can still be stored when samples have filled the disk: 256 KiB
   // of free pages in the file, and a WAL that already has room for the frames written between
   // two checkpoints (the WAL is reused from its start after each checkpoint, never truncated).
@@ -49,10 +62,10 @@ COMMIT;
   return Status::Ok();
 }
 
-StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path) {
+StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path, size_t history_rows) {
   OpenReport report;
   EDGE_ASSIGN_OR_RETURN(SqliteDb db, OpenWithRecovery(path, &PrepareOutboxDb, &report));
-  return std::unique_ptr<Outbox>(new Outbox(std::move(db)));
+  return std::unique_ptr<Outbox>(new Outbox(std::move(db), history_rows));
 }
 
 StatusOr<uint64_t> Outbox::Append(std::string_view topic, std::string_view payload, int qos,
@@ -64,6 +77,17 @@ StatusOr<uint64_t> Outbox::Append(std::string_view topic, std::string_view paylo
 StatusOr<uint64_t> Outbox::Append(std::string_view topic,
                                   const std::function<std::string(uint64_t seq)>& make_payload,
                                   int qos, bool retained) {
+  return Insert(topic, make_payload, qos, retained, /*history=*/false);
+}
+
+StatusOr<uint64_t> Outbox::AppendAlarm(
+    std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload) {
+  return Insert(topic, make_payload, 1, false, /*history=*/true);
+}
+
+StatusOr<uint64_t> Outbox::Insert(std::string_view topic,
+                                  const std::function<std::string(uint64_t seq)>& make_payload,
+                                  int qos, bool retained, bool history) {
   std::lock_guard lock(mu_);
   EDGE_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
   auto fail = [this](Status s) {
@@ -87,10 +111,46 @@ StatusOr<uint64_t> Outbox::Append(std::string_view topic,
                          std::chrono::system_clock::now())));
   if (Status s = insert->Run(); !s.ok()) return fail(s);
   *insert = Statement();
+  if (history) {
+    // The alarm history outlives delivery (rows are not deleted on confirm); the oldest rows
+    // beyond history_rows_ go in the same transaction.
+    StatusOr<Statement> keep = db_.Prepare(
+        "INSERT INTO alarm_history(seq, topic, payload, created_us) "
+        "SELECT seq, topic, CAST(payload AS TEXT), created_us FROM message WHERE seq = ?1");
+    if (!keep.ok()) return fail(keep.status());
+    keep->BindInt(1, *seq);
+    if (Status s = keep->Run(); !s.ok()) return fail(s);
+    *keep = Statement();
+    StatusOr<Statement> trim = db_.Prepare("DELETE FROM alarm_history WHERE seq <= ?1");
+    if (!trim.ok()) return fail(trim.status());
+    trim->BindInt(1, *seq - static_cast<int64_t>(history_rows_));
+    if (Status s = trim->Run(); !s.ok()) return fail(s);
+  }
   if (Status s = db_.Exec("UPDATE outbox_seq SET next = next + 1 WHERE id = 1; COMMIT"); !s.ok()) {
     return fail(s);
   }
   return static_cast<uint64_t>(*seq);
+}
+
+StatusOr<std::vector<OutboxMessage>> Outbox::AlarmHistory(size_t limit) {
+  std::lock_guard lock(mu_);
+  EDGE_ASSIGN_OR_RETURN(Statement stmt,
+                        db_.Prepare("SELECT seq, topic, payload, created_us FROM ("
+                                    "SELECT * FROM alarm_history ORDER BY seq DESC LIMIT ?1) "
+                                    "ORDER BY seq"));
+  stmt.BindInt(1, static_cast<int64_t>(limit));
+  std::vector<OutboxMessage> out;
+  for (;;) {
+    EDGE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    OutboxMessage m;
+    m.seq = static_cast<uint64_t>(stmt.ColumnInt(0));
+    m.topic = std::string(stmt.ColumnText(1));
+    m.payload = std::string(stmt.ColumnText(2));
+    m.created = FromMicros(stmt.ColumnInt(3));
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 StatusOr<std::vector<OutboxMessage>> Outbox::ReadAfter(uint64_t after_seq, size_t limit) {

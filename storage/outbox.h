@@ -17,10 +17,14 @@
 // advanced in the same transaction as the insert. Append can put the number into the payload
 // (the alarm JSON carries "seq") through the make_payload overload.
 //
-// Schema (PRAGMA user_version 1):
+// Alarm history: AppendAlarm also keeps a copy of the alarm in alarm_history, in the same
+// transaction; those rows stay after the broker confirms, up to the newest `history_rows`.
+//
+// Schema (PRAGMA user_version 2; version 1 had no alarm_history and is migrated at Open):
 //   message(seq INTEGER PRIMARY KEY, topic TEXT, payload BLOB, qos INTEGER, retained INTEGER,
 //           created_us INTEGER)
 //   outbox_seq(id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER)
+//   alarm_history(seq INTEGER PRIMARY KEY, topic TEXT, payload TEXT, created_us INTEGER)
 //
 // Thread-safety: all methods are safe from any thread (the alarm engine appends while the
 // publisher reads and confirms); one mutex (mu_) serialises use of the connection.
@@ -52,7 +56,8 @@ struct OutboxMessage {
 class Outbox {
  public:
   // Opens (creating, migrating, or moving aside a corrupt file) `path`.
-  [[nodiscard]] static StatusOr<std::unique_ptr<Outbox>> Open(const std::string& path);
+  [[nodiscard]] static StatusOr<std::unique_ptr<Outbox>> Open(const std::string& path,
+                                                              size_t history_rows = 10000);
 
   // Stores a message durably and returns its sequence number. ResourceExhausted when the disk
   // is full (nothing is stored then, and the number is not used).
@@ -62,6 +67,13 @@ class Outbox {
   [[nodiscard]] StatusOr<uint64_t> Append(
       std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload, int qos,
       bool retained);
+
+  // An alarm: QoS 1, not retained, and kept in the alarm history as well.
+  [[nodiscard]] StatusOr<uint64_t> AppendAlarm(
+      std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload);
+
+  // The newest `limit` alarms of the history (confirmed or not), in seq order; qos/retained unset.
+  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> AlarmHistory(size_t limit);
 
   // Up to `limit` unconfirmed messages with seq > after_seq, in seq order.
   [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadAfter(uint64_t after_seq, size_t limit);
@@ -77,10 +89,14 @@ class Outbox {
   const std::string& path() const { return db_.path(); }
 
  private:
-  explicit Outbox(SqliteDb db) : db_(std::move(db)) {}
+  Outbox(SqliteDb db, size_t history_rows) : db_(std::move(db)), history_rows_(history_rows) {}
+  [[nodiscard]] StatusOr<uint64_t> Insert(
+      std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload, int qos,
+      bool retained, bool history);
 
   std::mutex mu_;
   SqliteDb db_;  // guarded by mu_
+  const size_t history_rows_;
 };
 
 // Sets pragmas and creates the outbox schema (used by Open; exposed for OpenWithRecovery).

@@ -90,5 +90,61 @@ TEST(Outbox, CorruptOutboxIsMovedAsideToo) {
   EXPECT_TRUE(found);
 }
 
+TEST(Outbox, AlarmHistoryOutlivesConfirmationAndKeepsTheNewestRows) {
+  ScratchDir dir;
+  const std::string path = (dir.path() / "outbox.db").string();
+  {
+    auto outbox = Outbox::Open(path, /*history_rows=*/3);
+    ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+    for (int i = 0; i < 5; ++i) {
+      auto seq = (*outbox)->AppendAlarm(
+          "p/gw/alarms/pump1", [](uint64_t s) { return "{\"seq\":" + std::to_string(s) + "}"; });
+      ASSERT_TRUE(seq.ok());
+      ASSERT_TRUE((*outbox)->Confirm(*seq).ok());
+    }
+    ASSERT_TRUE((*outbox)->Append("p/gw/status", "online", 1, true).ok());  // not an alarm
+    EXPECT_EQ(*(*outbox)->Pending(), 1u);
+  }
+  auto outbox = Outbox::Open(path, 3);
+  ASSERT_TRUE(outbox.ok());
+  auto history = (*outbox)->AlarmHistory(10);
+  ASSERT_TRUE(history.ok()) << history.status().ToString();
+  ASSERT_EQ(history->size(), 3u);  // the newest three of five, confirmed and still there
+  EXPECT_EQ((*history)[0].seq, 3u);
+  EXPECT_EQ((*history)[2].seq, 5u);
+  EXPECT_EQ((*history)[2].topic, "p/gw/alarms/pump1");
+  EXPECT_EQ((*history)[2].payload, R"({"seq":5})");
+  EXPECT_EQ((*outbox)->AlarmHistory(1)->at(0).seq, 5u);
+}
+
+TEST(Outbox, SchemaOneIsMigratedAndKeepsItsMessagesAndSequence) {
+  ScratchDir dir;
+  const std::string path = (dir.path() / "outbox.db").string();
+  {
+    auto db = SqliteDb::Open(path, SqliteOpenOptions{});
+    ASSERT_TRUE(db.ok());
+    // The schema of the first release, with one unconfirmed message.
+    ASSERT_TRUE(db->Exec(R"sql(
+CREATE TABLE message(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
+  qos INTEGER NOT NULL, retained INTEGER NOT NULL, created_us INTEGER NOT NULL);
+CREATE TABLE outbox_seq(id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL);
+INSERT INTO outbox_seq VALUES (1, 42);
+INSERT INTO message VALUES (41, 'p/gw/alarms/a', '{"seq":41}', 1, 0, 0);
+PRAGMA user_version = 1;
+)sql")
+                    .ok());
+  }
+  auto outbox = Outbox::Open(path);
+  ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+  auto pending = (*outbox)->ReadAfter(0, 10);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].payload, R"({"seq":41})");
+  auto seq = (*outbox)->AppendAlarm("p/gw/alarms/a", [](uint64_t s) { return std::to_string(s); });
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, 42u);
+  EXPECT_EQ((*outbox)->AlarmHistory(10)->size(), 1u);
+}
+
 }  // namespace
 }  // namespace edge::storage

@@ -69,11 +69,8 @@ std::unique_ptr<Subprocess> StartAgent(const fs::path& config) {
 }
 
 void WriteFloat(modbus_t* ctx, int address, float value) {
-  // float32 ABCD: the high word first (libmodbus 3.1.6's modbus_set_float_abcd swaps bytes too).
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  const uint16_t regs[2] = {static_cast<uint16_t>(bits >> 16), static_cast<uint16_t>(bits)};
-  if (modbus_write_registers(ctx, address, 2, regs) != 2) Die(modbus_strerror(errno));
+  const std::array<uint16_t, 2> regs = Float32AbcdRegisters(value);
+  if (modbus_write_registers(ctx, address, 2, regs.data()) != 2) Die(modbus_strerror(errno));
 }
 
 void Latency(int transitions) {

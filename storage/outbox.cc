@@ -134,23 +134,12 @@ StatusOr<uint64_t> Outbox::Insert(std::string_view topic,
 
 StatusOr<std::vector<OutboxMessage>> Outbox::AlarmHistory(size_t limit) {
   std::lock_guard lock(mu_);
-  EDGE_ASSIGN_OR_RETURN(Statement stmt,
-                        db_.Prepare("SELECT seq, topic, payload, created_us FROM ("
-                                    "SELECT * FROM alarm_history ORDER BY seq DESC LIMIT ?1) "
-                                    "ORDER BY seq"));
+  EDGE_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_.Prepare("SELECT seq, topic, payload, 1, 0, created_us FROM ("
+                  "SELECT * FROM alarm_history ORDER BY seq DESC LIMIT ?1) ORDER BY seq"));
   stmt.BindInt(1, static_cast<int64_t>(limit));
-  std::vector<OutboxMessage> out;
-  for (;;) {
-    EDGE_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    OutboxMessage m;
-    m.seq = static_cast<uint64_t>(stmt.ColumnInt(0));
-    m.topic = std::string(stmt.ColumnText(1));
-    m.payload = std::string(stmt.ColumnText(2));
-    m.created = FromMicros(stmt.ColumnInt(3));
-    out.push_back(std::move(m));
-  }
-  return out;
+  return ReadMessages(stmt);
 }
 
 StatusOr<std::vector<OutboxMessage>> Outbox::ReadAfter(uint64_t after_seq, size_t limit) {
@@ -161,6 +150,10 @@ StatusOr<std::vector<OutboxMessage>> Outbox::ReadAfter(uint64_t after_seq, size_
                   "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
   stmt.BindInt(1, static_cast<int64_t>(after_seq));
   stmt.BindInt(2, static_cast<int64_t>(limit));
+  return ReadMessages(stmt);
+}
+
+StatusOr<std::vector<OutboxMessage>> Outbox::ReadMessages(Statement& stmt) {
   std::vector<OutboxMessage> out;
   for (;;) {
     EDGE_ASSIGN_OR_RETURN(bool row, stmt.Step());

@@ -72,7 +72,7 @@ class Outbox {
   [[nodiscard]] StatusOr<uint64_t> AppendAlarm(
       std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload);
 
-  // The newest `limit` alarms of the history (confirmed or not), in seq order; qos/retained unset.
+  // The newest `limit` alarms of the history (confirmed or not), in seq order.
   [[nodiscard]] StatusOr<std::vector<OutboxMessage>> AlarmHistory(size_t limit);
 
   // Up to `limit` unconfirmed messages with seq > after_seq, in seq order.
@@ -93,6 +93,8 @@ class Outbox {
   [[nodiscard]] StatusOr<uint64_t> Insert(
       std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload, int qos,
       bool retained, bool history);
+  // Rows of (seq, topic, payload, qos, retained, created_us). REQUIRES: mu_ held.
+  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadMessages(Statement& stmt);
 
   std::mutex mu_;
   SqliteDb db_;  // guarded by mu_

@@ -135,12 +135,9 @@ models:
   }
 
   void SetPressure(float value, int address = 0) {
-    // float32 ABCD: the high word first, each word big-endian (libmodbus 3.1.6's own
-    // modbus_set_float_abcd swaps bytes as well, so it is not used).
-    uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    const uint16_t regs[2] = {static_cast<uint16_t>(bits >> 16), static_cast<uint16_t>(bits)};
-    ASSERT_EQ(modbus_write_registers(modbus_, address, 2, regs), 2) << modbus_strerror(errno);
+    const std::array<uint16_t, 2> regs = Float32AbcdRegisters(value);
+    ASSERT_EQ(modbus_write_registers(modbus_, address, 2, regs.data()), 2)
+        << modbus_strerror(errno);
   }
 
   std::unique_ptr<Subprocess> StartAgent() {

@@ -1,10 +1,17 @@
 #include "tests/support/last_value_model.h"
 
 #include <chrono>
+#include <cstring>
 
 #include "tests/support/subprocess.h"
 
 namespace edge::testing {
+
+std::array<uint16_t, 2> Float32AbcdRegisters(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return {static_cast<uint16_t>(bits >> 16), static_cast<uint16_t>(bits)};
+}
 
 std::string MakeLastValuePackage(const LastValueModel& model,
                                  const std::filesystem::path& out_dir) {

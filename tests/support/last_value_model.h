@@ -6,6 +6,8 @@
 // Thread-safety: no shared state.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -19,6 +21,11 @@ struct LastValueModel {
   int step_ms = 100;
   double threshold = 0.5;
 };
+
+// The two holding registers of a float32 in word order ABCD (high word first, each big-endian),
+// as the test writes the model's input register. (libmodbus 3.1.6's modbus_set_float_abcd swaps
+// the bytes as well, so it is not used.)
+std::array<uint16_t, 2> Float32AbcdRegisters(float value);
 
 // Writes the package to `out_dir` (its key pair beside it, as out_dir + ".pem" / ".pub").
 // Returns "" on success, otherwise what failed with the tool's output.

@@ -2,11 +2,7 @@
 // faults a model repository can show) and nginx with a test CA (HTTPS, host name checks).
 #include "agent/http_fetcher.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -16,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort, LoopbackPortAccepts
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -24,6 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using edge::testing::CommandResult;
+using edge::testing::FreeLoopbackPort;
+using edge::testing::LoopbackPortAccepts;
 using edge::testing::ReadFile;
 using edge::testing::RunCommand;
 using edge::testing::ScratchDir;
@@ -41,30 +40,6 @@ bool WaitForFile(const fs::path& path, std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   return true;
-}
-
-bool Listening(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// A loopback port that nothing listens on at the time of the call.
-int UnusedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 class TestServer {
@@ -137,7 +112,7 @@ TEST(HttpFetcher, NotFoundAndServerErrorsAreToldApart) {
 
 TEST(HttpFetcher, RefusedConnectionIsUnavailable) {
   HttpFetcher fetcher(QuickOptions());
-  const std::string url = "http://127.0.0.1:" + std::to_string(UnusedPort()) + "/latest.json";
+  const std::string url = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort()) + "/latest.json";
   const Status s = fetcher.Get(url, 4096).status();
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_NE(s.message().find(url), std::string::npos) << s.message();
@@ -233,7 +208,7 @@ class TlsServer {
              P("server.key"), "-out", P("server.csr"), "-subj", "/CN=localhost"});
     Openssl({"x509", "-req", "-in", P("server.csr"), "-CA", P("ca.pem"), "-CAkey", P("ca.key"),
              "-CAcreateserial", "-out", P("server.pem"), "-days", "2", "-extfile", P("san.cnf")});
-    port_ = UnusedPort();
+    port_ = FreeLoopbackPort();
     std::ofstream(d / "nginx.conf")
         << "daemon off;\nmaster_process off;\npid " << P("nginx.pid") << ";\nerror_log "
         << P("error.log") << ";\nevents {}\nhttp {\n  access_log off;\n"
@@ -245,10 +220,10 @@ class TlsServer {
     process_ = std::make_unique<Subprocess>(edge::testing::SubprocessOptions{
         .argv = {"nginx", "-e", P("error.log"), "-p", d.string(), "-c", P("nginx.conf")}});
     const auto deadline = steady_clock::now() + seconds(10);
-    while (!Listening(port_) && steady_clock::now() < deadline) {
+    while (!LoopbackPortAccepts(port_) && steady_clock::now() < deadline) {
       std::this_thread::sleep_for(milliseconds(20));
     }
-    EXPECT_TRUE(Listening(port_)) << ReadFile(d / "error.log");
+    EXPECT_TRUE(LoopbackPortAccepts(port_)) << ReadFile(d / "error.log");
   }
   std::string P(const std::string& name) const { return (dir_.path() / name).string(); }
   std::string Url(const std::string& host, const std::string& path) const {

@@ -127,14 +127,18 @@ class [[nodiscard]] StatusOr {
     }                                                                               \
   } while (0)
 
-#define EDGE_RETURN_IF_ERROR(expr)               \
-  do {                                           \
-    ::edge::Status edge_status_ = (expr);        \
-    if (!edge_status_.ok()) return edge_status_; \
-  } while (0)
-
 #define EDGE_CONCAT_INNER_(a, b) a##b
 #define EDGE_CONCAT_(a, b) EDGE_CONCAT_INNER_(a, b)
+
+// The variable gets a unique name, so that the macro nests (a lambda using it, passed to a call
+// that is itself wrapped in it) without shadowing.
+#define EDGE_RETURN_IF_ERROR(expr) \
+  EDGE_RETURN_IF_ERROR_IMPL_(EDGE_CONCAT_(edge_status_, __COUNTER__), expr)
+#define EDGE_RETURN_IF_ERROR_IMPL_(status, expr) \
+  do {                                           \
+    ::edge::Status status = (expr);              \
+    if (!status.ok()) return status;             \
+  } while (0)
 #define EDGE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                \
   if (!tmp.ok()) return tmp.status();               \

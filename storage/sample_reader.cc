@@ -56,83 +56,82 @@ StatusOr<std::optional<int64_t>> SampleReader::FindTag(std::string_view tag) {
   return id;
 }
 
-Status SampleReader::Scan(std::string_view tag, Timestamp from, Timestamp to, TagId as,
-                          const std::function<void(std::span<const Sample>)>& fn) {
+namespace {
+
+// Keeps the samples of v[begin..] with from_us <= ts <= to_us, in order.
+void KeepWithin(std::vector<Sample>& v, size_t begin, int64_t from_us, int64_t to_us) {
+  size_t w = begin;
+  for (size_t r = begin; r < v.size(); ++r) {
+    const int64_t ts = ToMicros(v[r].ts);
+    if (ts >= from_us && ts <= to_us) v[w++] = v[r];
+  }
+  v.resize(w);
+}
+
+}  // namespace
+
+Status SampleReader::ForEachChunk(std::string_view tag, int64_t from_us, int64_t to_us,
+                                  const std::function<Status(const ChunkRow&)>& on_chunk) {
   EDGE_ASSIGN_OR_RETURN(std::optional<int64_t> id, FindTag(tag));
   if (!id) return Status::Ok();
-  const int64_t from_us = ToMicros(from);
-  const int64_t to_us = ToMicros(to);
   // A chunk spans less than kMaxChunkSpan, so one that reaches `from` starts after
   // from - kMaxChunkSpan: that bounds the index scan.
   range_.BindInt(1, *id);
   range_.BindInt(2, from_us - kMaxChunkSpan.count());
   range_.BindInt(3, to_us);
   range_.BindInt(4, from_us);
+  Status result;
   for (;;) {
     StatusOr<bool> row = range_.Step();
     if (!row.ok()) {
-      range_.Reset();
-      return row.status();
+      result = row.status();
+      break;
     }
     if (!*row) break;
-    scratch_.clear();
-    if (Status s = DecodeChunk(range_.ColumnBlob(0), as, scratch_); !s.ok()) {
-      range_.Reset();
-      return Status::DataLoss(db_.path() + ": tag " + std::string(tag) + ": " + s.message());
+    const ChunkRow chunk{range_.ColumnBlob(0), range_.ColumnInt(1), range_.ColumnInt(2),
+                         range_.ColumnInt(3)};
+    if (Status s = on_chunk(chunk); !s.ok()) {
+      result = Status::DataLoss(db_.path() + ": tag " + std::string(tag) + ": " + s.message());
+      break;
     }
-    // Keep only [from, to]; chunks at the edges hold samples outside it.
-    size_t w = 0;
-    for (size_t r = 0; r < scratch_.size(); ++r) {
-      const int64_t ts = ToMicros(scratch_[r].ts);
-      if (ts >= from_us && ts <= to_us) scratch_[w++] = scratch_[r];
-    }
-    if (w > 0) fn(std::span<const Sample>(scratch_.data(), w));
   }
   range_.Reset();
-  return Status::Ok();
+  return result;
+}
+
+Status SampleReader::Scan(std::string_view tag, Timestamp from, Timestamp to, TagId as,
+                          const std::function<void(std::span<const Sample>)>& fn) {
+  const int64_t from_us = ToMicros(from);
+  const int64_t to_us = ToMicros(to);
+  return ForEachChunk(tag, from_us, to_us, [&](const ChunkRow& chunk) {
+    scratch_.clear();
+    EDGE_RETURN_IF_ERROR(DecodeChunk(chunk.data, as, scratch_));
+    KeepWithin(scratch_, 0, from_us, to_us);  // chunks at the edges hold samples outside it
+    if (!scratch_.empty()) fn(scratch_);
+    return Status::Ok();
+  });
 }
 
 Status SampleReader::ReadRange(std::string_view tag, Timestamp from, Timestamp to, TagId as,
                                std::vector<Sample>& out) {
-  // Same query as Scan, but decoding straight into `out` (window rebuild is latency bound).
-  EDGE_ASSIGN_OR_RETURN(std::optional<int64_t> id, FindTag(tag));
-  if (!id) return Status::Ok();
+  // Decodes straight into `out` (window rebuild is latency bound).
   const int64_t from_us = ToMicros(from);
   const int64_t to_us = ToMicros(to);
-  range_.BindInt(1, *id);
-  range_.BindInt(2, from_us - kMaxChunkSpan.count());
-  range_.BindInt(3, to_us);
-  range_.BindInt(4, from_us);
   const size_t first = out.size();
   bool ordered = true;
-  for (;;) {
-    StatusOr<bool> row = range_.Step();
-    if (!row.ok()) {
-      range_.Reset();
-      return row.status();
-    }
-    if (!*row) break;
+  EDGE_RETURN_IF_ERROR(ForEachChunk(tag, from_us, to_us, [&](const ChunkRow& chunk) {
     const size_t before = out.size();
-    const size_t need = before + static_cast<size_t>(range_.ColumnInt(3));
+    const size_t need = before + static_cast<size_t>(chunk.n);
     if (need > out.capacity()) out.reserve(std::max(need, 2 * out.capacity()));
-    if (Status s = DecodeChunk(range_.ColumnBlob(0), as, out); !s.ok()) {
-      range_.Reset();
-      return Status::DataLoss(db_.path() + ": tag " + std::string(tag) + ": " + s.message());
-    }
-    const bool inside = range_.ColumnInt(1) >= from_us && range_.ColumnInt(2) <= to_us;
-    if (!inside) {  // an edge chunk: keep only [from, to]
-      size_t w = before;
-      for (size_t r = before; r < out.size(); ++r) {
-        const int64_t ts = ToMicros(out[r].ts);
-        if (ts >= from_us && ts <= to_us) out[w++] = out[r];
-      }
-      out.resize(w);
+    EDGE_RETURN_IF_ERROR(DecodeChunk(chunk.data, as, out));
+    if (chunk.start_us < from_us || chunk.end_us > to_us) {  // an edge chunk
+      KeepWithin(out, before, from_us, to_us);
     }
     for (size_t r = std::max(before, first + 1); r < out.size(); ++r) {
       if (out[r].ts < out[r - 1].ts) ordered = false;
     }
-  }
-  range_.Reset();
+    return Status::Ok();
+  }));
   if (!ordered) {
     std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
                      [](const Sample& a, const Sample& b) { return a.ts < b.ts; });

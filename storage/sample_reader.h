@@ -52,6 +52,18 @@ class SampleReader {
   explicit SampleReader(SqliteDb db) : db_(std::move(db)) {}
   [[nodiscard]] StatusOr<std::optional<int64_t>> FindTag(std::string_view tag);
 
+  // One row of the range query; `data` is valid during the callback only.
+  struct ChunkRow {
+    std::span<const uint8_t> data;
+    int64_t start_us;
+    int64_t end_us;
+    int64_t n;
+  };
+  // Calls `on_chunk` for each stored chunk of `tag` that overlaps [from_us, to_us], in start
+  // order. An error from `on_chunk` (a chunk that does not decode) is DataLoss naming the tag.
+  [[nodiscard]] Status ForEachChunk(std::string_view tag, int64_t from_us, int64_t to_us,
+                                    const std::function<Status(const ChunkRow&)>& on_chunk);
+
   SqliteDb db_;
   std::vector<Sample> scratch_;
   Statement find_tag_;

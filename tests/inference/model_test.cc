@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "inference/rnn_kernels.h"
+#include "tests/inference/onnx_test_util.h"
 
 namespace edge::inference {
 namespace {
@@ -146,20 +147,6 @@ void SetString(onnx::NodeProto* n, const std::string& name, const std::string& v
   a->set_s(v);
 }
 
-void Declare(onnx::ValueInfoProto* v, const std::string& name, std::vector<int64_t> dims) {
-  v->set_name(name);
-  auto* tt = v->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) {
-    auto* dim = tt->mutable_shape()->add_dim();
-    if (d < 0) {
-      dim->set_dim_param("batch");
-    } else {
-      dim->set_dim_value(d);
-    }
-  }
-}
-
 // input [batch, T, F] -> Transpose -> GRU (H, direction) -> Y [T, dirs, B, H] -> Gather(T-1)
 // -> Reshape [B, dirs*H] -> Gemm -> score [B, 1]. The shape of a typical torch export.
 struct GruModel {
@@ -181,8 +168,8 @@ GruModel MakeGruModel(int window, int features, int hidden, const std::string& d
   m.proto.set_ir_version(8);
   m.proto.add_opset_import()->set_version(13);
   onnx::GraphProto& g = *m.proto.mutable_graph();
-  Declare(g.add_input(), "input", {-1, window, features});
-  Declare(g.add_output(), "score", {-1, 1});
+  DeclareFloatTensor(g.add_input(), "input", {-1, window, features});
+  DeclareFloatTensor(g.add_output(), "score", {-1, 1});
   AddTensor(g, "W", {dirs, 3 * hidden, features}, Random(dirs * 3 * hidden * features, 1));
   AddTensor(g, "R", {dirs, 3 * hidden, hidden}, Random(dirs * 3 * hidden * hidden, 2));
   AddTensor(g, "B", {dirs, 6 * hidden}, Random(dirs * 6 * hidden, 3));

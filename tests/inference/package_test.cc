@@ -8,6 +8,7 @@
 #include <string>
 
 #include "inference/model_package.h"
+#include "tests/inference/onnx_test_util.h"
 #include "tests/support/test_files.h"
 
 namespace edge::inference {
@@ -21,21 +22,8 @@ std::string TinyModel() {
   m.set_ir_version(8);
   m.add_opset_import()->set_version(13);
   onnx::GraphProto& g = *m.mutable_graph();
-  auto declare = [](onnx::ValueInfoProto* v, const std::string& name, std::vector<int64_t> dims) {
-    v->set_name(name);
-    auto* tt = v->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx::TensorProto::FLOAT);
-    for (int64_t d : dims) {
-      auto* dim = tt->mutable_shape()->add_dim();
-      if (d < 0) {
-        dim->set_dim_param("batch");
-      } else {
-        dim->set_dim_value(d);
-      }
-    }
-  };
-  declare(g.add_input(), "input", {-1, 4, 2});
-  declare(g.add_output(), "score", {-1, 1});
+  DeclareFloatTensor(g.add_input(), "input", {-1, 4, 2});
+  DeclareFloatTensor(g.add_output(), "score", {-1, 1});
   onnx::TensorProto* w = g.add_initializer();
   w->set_name("w");
   w->set_data_type(onnx::TensorProto::FLOAT);

@@ -16,8 +16,6 @@
 namespace edge::agent {
 namespace {
 
-constexpr int kExitBadInput = 2;
-
 int CheckConfig(const std::string& path) {
   const config::LoadResult result = config::LoadConfigFile(path);
   if (!result.ok()) {

@@ -6,6 +6,10 @@
 
 namespace edge::agent {
 
+// The exit codes of every command (DESIGN §4); 0 is success.
+inline constexpr int kExitRuntimeFailure = 1;
+inline constexpr int kExitBadInput = 2;
+
 int RunCommandLine(int argc, char** argv);
 
 }  // namespace edge::agent

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "agent/cli.h"
 #include "agent/config_summary.h"
 #include "agent/data_dir.h"
 #include "agent/pipeline.h"
@@ -40,7 +41,7 @@ std::optional<config::AgentConfig> LoadOrReport(const std::string& path) {
 
 int RunDaemon(const RunOptions& options) {
   std::optional<config::AgentConfig> config = LoadOrReport(options.config_path);
-  if (!config) return 2;
+  if (!config) return kExitBadInput;
   if (!options.data_dir.empty()) config->gateway.data_dir = options.data_dir;
   if (!options.log_level.empty()) config->gateway.log_level = options.log_level;
 
@@ -49,14 +50,14 @@ int RunDaemon(const RunOptions& options) {
     std::fprintf(
         stderr, "edge-agent: --status-interval '%s': %s\n", options.status_interval.c_str(),
         status_interval.ok() ? "must be positive" : status_interval.status().message().c_str());
-    return 2;
+    return kExitBadInput;
   }
 
   LogOptions log_options;
   log_options.level = config->gateway.log_level;
   if (Status s = InitLogging(log_options); !s.ok()) {
     std::fprintf(stderr, "edge-agent: --log-level: %s\n", s.message().c_str());
-    return 2;
+    return kExitBadInput;
   }
   auto log = GetLogger("agent");
   log->info("edge-agent {} starting with {}", kAgentVersion, options.config_path);
@@ -71,7 +72,7 @@ int RunDaemon(const RunOptions& options) {
   SignalWatcher signals;
   if (Status s = signals.Install(); !s.ok()) {
     log->critical("{}", s.message());
-    return 1;
+    return kExitRuntimeFailure;
   }
 
   LogConfiguration(*config, *log);
@@ -84,7 +85,7 @@ int RunDaemon(const RunOptions& options) {
   if (Status s = (*pipeline)->Start(); !s.ok()) {
     log->critical("{}", s.message());
     (*pipeline)->Stop();
-    return 1;
+    return kExitRuntimeFailure;
   }
 
   sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());

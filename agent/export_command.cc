@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "agent/cli.h"
 #include "config/config_loader.h"
 #include "config/units.h"
 #include "core/time_format.h"
@@ -16,9 +17,6 @@
 
 namespace edge::agent {
 namespace {
-
-constexpr int kExitRuntimeFailure = 1;
-constexpr int kExitBadInput = 2;
 
 std::vector<std::string> SplitTags(const std::string& text) {
   std::vector<std::string> out;

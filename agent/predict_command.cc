@@ -10,14 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/cli.h"
 #include "core/status.h"
 #include "inference/model_package.h"
 
 namespace edge::agent {
 namespace {
-
-constexpr int kExitRuntimeFailure = 1;
-constexpr int kExitBadInput = 2;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

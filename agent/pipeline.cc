@@ -55,9 +55,7 @@ fs::path AlarmStatePath(const std::string& data_dir) {
 
 // One loaded model package and the deployments scored with it, in one batched call.
 struct ModelGroup {
-  fs::path dir;
   inference::ModelPackage package;
-  std::vector<size_t> members;  // deployment indices
   // The windows waiting to be scored in this round: raw values, then normalised.
   std::vector<float> raw;
   std::vector<float> input;
@@ -78,8 +76,15 @@ struct DeploymentState {
   std::unique_ptr<AlarmEngine> alarm;
   double threshold = 0.0;
   double last_score = 0.0;
-  // Guarded by Pipeline::Impl::snapshot_mu_ (written by the scoring thread, read by Snapshot).
-  DeploymentSnapshot snapshot;
+  // What Snapshot() reports, copied by the scoring thread after each round; plain values, so
+  // that the copy allocates nothing. Guarded by Pipeline::Impl::snapshot_mu_.
+  struct Published {
+    inference::WindowStatus window;
+    AlarmState alarm = AlarmState::kNormal;
+    double last_score = 0.0;
+    uint64_t windows_unscorable = 0;  // the assembler's count: every window, not every gap
+    AlarmCounters alarms;
+  } published;
 };
 
 struct Route {
@@ -91,7 +96,6 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink {
  public:
   Impl(const config::AgentConfig& config, PipelineOptions options)
       : config_(config),
-        options_(options),
         clock_(options.clock != nullptr ? *options.clock : SystemClockInstance()),
         ingest_(options.ingest_capacity),
         to_storage_(options.storage_capacity),
@@ -125,7 +129,6 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink {
   StatusOr<std::vector<inference::VerifyingKey>> TrustedKeys() const;
 
   const config::AgentConfig config_;
-  const PipelineOptions options_;
   const Clock& clock_;
 
   TagRegistry tags_;
@@ -158,7 +161,6 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink {
   std::atomic<uint64_t> published_{0};
 
   mutable std::mutex snapshot_mu_;
-  bool started_flag_ = false;
   bool stopped_ = false;
 
   std::shared_ptr<spdlog::logger> log_;
@@ -216,9 +218,7 @@ Status Pipeline::Impl::LoadModels() {
                                                  package.status().message()));
     }
     auto group = std::make_unique<ModelGroup>();
-    group->dir = dir;
     group->package = std::move(*package);
-    group->members = members;
     const inference::Manifest& m = group->package.manifest;
     group->raw.resize(members.size() * static_cast<size_t>(group->window_values()));
     group->input.resize(group->raw.size());
@@ -279,9 +279,6 @@ Status Pipeline::Impl::LoadModels() {
             "until clear_after normal windows",
             d.config.asset);
       }
-      d.snapshot.model = m.name;
-      d.snapshot.model_version = m.version;
-      d.snapshot.state = "warming_up";
       log_->info(
           "deployment {}: model {} {} ({}; window {} x {} features, step {} ms, "
           "threshold {})",
@@ -297,9 +294,6 @@ Status Pipeline::Impl::Init() {
   for (const config::Deployment& d : config_.models.deployments) {
     DeploymentState state;
     state.config = d;
-    state.snapshot.asset = d.asset;
-    state.snapshot.model = d.package.empty() ? d.model : d.package;
-    state.snapshot.state = "no_model";
     deployments_.push_back(std::move(state));
   }
   EDGE_RETURN_IF_ERROR(LoadModels());
@@ -418,7 +412,6 @@ Status Pipeline::Impl::Start() {
   scoring_thread_ = std::thread([this] { ScoringLoop(); });
   EDGE_RETURN_IF_ERROR(modbus_->Start());
   if (mqtt_ != nullptr) EDGE_RETURN_IF_ERROR(mqtt_->Start());
-  started_flag_ = true;
   return Status::Ok();
 }
 
@@ -586,17 +579,12 @@ void Pipeline::Impl::SaveAlarmState() {
 
 void Pipeline::Impl::UpdateSnapshot(DeploymentState& d) {
   if (d.assembler == nullptr) return;
-  const inference::WindowStatus& st = d.assembler->status();
   std::lock_guard lock(snapshot_mu_);
-  d.snapshot.state = std::string(inference::DataQualityName(st.quality));
-  d.snapshot.state_input =
-      st.feature >= 0 ? d.input_tags[static_cast<size_t>(st.feature)] : std::string();
-  d.snapshot.alarm = d.alarm->state();
-  d.snapshot.last_score = d.last_score;
-  d.snapshot.windows_scored = d.alarm->counters().windows_scored;
-  d.snapshot.windows_unscorable = d.assembler->counters().windows_unscorable;
-  d.snapshot.alarms_raised = d.alarm->counters().raised;
-  d.snapshot.alarms_cleared = d.alarm->counters().cleared;
+  d.published.window = d.assembler->status();
+  d.published.alarm = d.alarm->state();
+  d.published.last_score = d.last_score;
+  d.published.windows_unscorable = d.assembler->counters().windows_unscorable;
+  d.published.alarms = d.alarm->counters();
 }
 
 // ---- publisher thread ----
@@ -688,7 +676,29 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
   snap.upstream_connected =
       upstream_ != nullptr && upstream_->stats().state == drivers::MqttConnectionState::kConnected;
   std::lock_guard lock(snapshot_mu_);
-  for (const DeploymentState& d : deployments_) snap.deployments.push_back(d.snapshot);
+  for (const DeploymentState& d : deployments_) {
+    DeploymentSnapshot out;
+    out.asset = d.config.asset;
+    if (d.group == nullptr) {
+      out.model = d.config.package.empty() ? d.config.model : d.config.package;
+      out.state = "no_model";
+      snap.deployments.push_back(std::move(out));
+      continue;
+    }
+    const DeploymentState::Published& p = d.published;
+    out.model = d.group->package.manifest.name;
+    out.model_version = d.group->package.manifest.version;
+    out.state = std::string(inference::DataQualityName(p.window.quality));
+    if (p.window.feature >= 0)
+      out.state_input = d.input_tags[static_cast<size_t>(p.window.feature)];
+    out.alarm = p.alarm;
+    out.last_score = p.last_score;
+    out.windows_scored = p.alarms.windows_scored;
+    out.windows_unscorable = p.windows_unscorable;
+    out.alarms_raised = p.alarms.raised;
+    out.alarms_cleared = p.alarms.cleared;
+    snap.deployments.push_back(std::move(out));
+  }
   return snap;
 }
 

@@ -61,6 +61,9 @@ class AlarmEngine {
   // One window that could not be scored.
   void OnUnscorable();
 
+  // A new model brought a new threshold; the state and the runs so far are kept.
+  void SetThreshold(double threshold) { settings_.threshold = threshold; }
+
   AlarmState state() const { return state_; }
   const AlarmCounters& counters() const { return counters_; }
   const AlarmSettings& settings() const { return settings_; }

@@ -47,9 +47,15 @@ struct HttpFetcher::Transfer {
   std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
   curl_off_t last_bytes = 0;
   bool stalled = false;
+  const std::atomic<bool>* cancel = nullptr;
+  bool cancelled = false;
 
   static int OnProgress(void* user, curl_off_t, curl_off_t now_bytes, curl_off_t, curl_off_t) {
     Transfer& t = *static_cast<Transfer*>(user);
+    if (t.cancel != nullptr && t.cancel->load()) {
+      t.cancelled = true;
+      return 1;
+    }
     const auto now = std::chrono::steady_clock::now();
     if (now_bytes != t.last_bytes) {
       t.last_bytes = now_bytes;
@@ -128,6 +134,7 @@ Status HttpFetcher::Perform(const std::string& url, Transfer& transfer,
                    static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout.count()));
   transfer.stall_timeout = options_.stall_timeout;
+  transfer.cancel = options_.cancel;
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &Transfer::OnProgress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
@@ -159,6 +166,9 @@ Status HttpFetcher::Perform(const std::string& url, Transfer& transfer,
       return Status::IoError(
           fmt::format("GET {}: cannot write: {}", url, std::strerror(transfer.write_errno)));
     case CURLE_ABORTED_BY_CALLBACK:
+      if (transfer.cancelled) {
+        return Status::Unavailable(fmt::format("GET {}: cancelled (the agent is stopping)", url));
+      }
       return Status::DeadlineExceeded(fmt::format("GET {}: no data for {} ms; transfer abandoned",
                                                   url, options_.stall_timeout.count()));
     case CURLE_OPERATION_TIMEDOUT:

@@ -17,6 +17,7 @@
 // Thread-safety: one HttpFetcher per thread (it owns a curl easy handle, reused for keep-alive).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -31,6 +32,8 @@ struct HttpOptions {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};  // no byte for this long
   std::chrono::milliseconds total_timeout{std::chrono::minutes(10)};
+  // When set and true, a transfer in progress stops within about a second (Unavailable).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct HttpDocument {

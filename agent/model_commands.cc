@@ -97,19 +97,6 @@ StatusOr<json> ReadNormalize(const std::string& path, size_t features) {
   return out;
 }
 
-// The signature check the agent applies, as a package-loading hook: nothing of the package is
-// parsed before the manifest's exact bytes verify with one of `keys`.
-inference::PackageOptions VerifiedBy(const std::vector<VerifyingKey>& keys) {
-  inference::PackageOptions options;
-  options.max_batch = 1;
-  options.verify_manifest = [&keys](const fs::path& dir, std::string_view manifest_bytes) {
-    const fs::path sig_path = dir / kSignatureFile;
-    EDGE_ASSIGN_OR_RETURN(std::string sig, ReadFileToString(sig_path, 4096));
-    return inference::VerifyWithAnyKey(keys, manifest_bytes, sig, (dir / kManifestFile).string());
-  };
-  return options;
-}
-
 bool SameFileContents(const fs::path& a, const fs::path& b) {
   StatusOr<std::string> x = ReadFileToString(a), y = ReadFileToString(b);
   return x.ok() && y.ok() && *x == *y;
@@ -212,7 +199,12 @@ int RunModelVerify(const std::string& package_dir, const std::string& public_key
   if (!key.ok()) return Fail(kCmd, key.status());
   std::vector<VerifyingKey> keys;
   keys.push_back(std::move(*key));
-  StatusOr<ModelPackage> package = inference::LoadModelPackage(package_dir, VerifiedBy(keys));
+  // The check the agent applies: nothing of the package is parsed before the manifest's exact
+  // bytes verify.
+  inference::PackageOptions options;
+  options.max_batch = 1;
+  options.verify_manifest = inference::SignatureCheck(keys);
+  StatusOr<ModelPackage> package = inference::LoadModelPackage(package_dir, options);
   if (!package.ok()) return Fail(kCmd, Status::InvalidArgument(package.status().message()));
   const inference::Manifest& m = package->manifest;
   std::printf("%s: ok (%s %s; signature verified with %s; %s: %lld bytes, sha256 %s)\n",

@@ -4,14 +4,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "agent/messages.h"
+#include "agent/model_sync.h"
 #include "core/bounded_queue.h"
 #include "core/file_util.h"
 #include "core/logging.h"
@@ -23,7 +26,6 @@
 #include "drivers/mqtt_publisher.h"
 #include "drivers/mqtt_source.h"
 #include "inference/model_package.h"
-#include "inference/package_signature.h"
 #include "inference/window_assembler.h"
 #include "storage/storage.h"
 
@@ -36,12 +38,6 @@ using std::chrono::milliseconds;
 constexpr size_t kPopBatch = 4096;
 constexpr size_t kPublishReadBatch = 256;
 constexpr uint64_t kMaxInFlight = 512;
-
-// Where model sync (issue #8) installs repository models: <data_dir>/models/<name>/current is a
-// symlink to the installed version's directory.
-fs::path InstalledModelDir(const std::string& data_dir, const std::string& model) {
-  return fs::path(data_dir) / "models" / model / "current";
-}
 
 // The alarm state of every deployment survives a restart, so that a restart neither forgets a
 // raised alarm (it would never be cleared) nor raises it again: <data_dir>/alarm_state.json,
@@ -56,6 +52,11 @@ fs::path AlarmStatePath(const std::string& data_dir) {
 // One loaded model package and the deployments scored with it, in one batched call.
 struct ModelGroup {
   inference::ModelPackage package;
+  std::string repository_model;  // the model's name for model sync; empty for a local package
+  // A model installed by model sync is on probation for its first minutes: a non-finite score
+  // then rolls it back. A failed model scores nothing until its replacement arrives.
+  std::optional<Timestamp> probation_until;
+  bool failed = false;
   // The windows waiting to be scored in this round: raw values, then normalised.
   std::vector<float> raw;
   std::vector<float> input;
@@ -84,6 +85,10 @@ struct DeploymentState {
     double last_score = 0.0;
     uint64_t windows_unscorable = 0;  // the assembler's count: every window, not every gap
     AlarmCounters alarms;
+    // Set when the model changes (rare), so that strings are copied only then.
+    std::string model;
+    std::string model_version;  // empty: no model
+    bool model_failed = false;
   } published;
 };
 
@@ -92,7 +97,7 @@ struct Route {
   int feature;
 };
 
-class Pipeline::Impl : public inference::WindowAssembler::Sink {
+class Pipeline::Impl : public inference::WindowAssembler::Sink, public ModelSync::Host {
  public:
   Impl(const config::AgentConfig& config, PipelineOptions options)
       : config_(config),
@@ -113,20 +118,33 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink {
   void OnUnscorable(const inference::WindowAssembler& assembler, Timestamp window_end,
                     const inference::WindowStatus& why, uint64_t windows) override;
 
+  // ModelSync::Host: CheckFits and ReportModel on the sync thread; InstallModel queues the
+  // package for the scoring thread, which swaps it in between two rounds.
+  Status CheckFits(const std::string& model, const inference::Manifest& manifest) override;
+  void InstallModel(const std::string& model, LoadedModel loaded) override;
+  void ReportModel(const ModelStatusMessage& message) override;
+
  private:
   Status LoadModels();
+  ModelGroup& AddGroup(inference::ModelPackage package, std::string repository_model,
+                       std::optional<Timestamp> probation_until);
+  Status SetUpDeployment(size_t index, ModelGroup& group);
+  void BuildRoutes();
+  void ApplyInstalls();
   Status RebuildWindows();
+  Status RebuildWindow(DeploymentState& d, storage::SampleReader& reader, Timestamp now);
+  void PublishOnline();
   void ScoringLoop();
   void RouteSamples(const std::vector<Sample>& batch);
   void AdvanceAll(Timestamp now);
   void FlushGroup(ModelGroup& group);
+  void OnNonFiniteScore(ModelGroup& group, DeploymentState& d, double score);
   void OnTransition(DeploymentState& d, const AlarmTransition& t);
   void UpdateSnapshot(DeploymentState& d);
   void SaveAlarmState();
   std::map<std::string, std::pair<AlarmState, double>> LoadAlarmState();
   void PublisherLoop();
   void WakePublisher();
-  StatusOr<std::vector<inference::VerifyingKey>> TrustedKeys() const;
 
   const config::AgentConfig config_;
   const Clock& clock_;
@@ -148,7 +166,13 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink {
   std::vector<DeploymentState> deployments_;
   std::vector<std::vector<Route>> routes_;  // by TagId
   std::map<const inference::WindowAssembler*, size_t> assembler_owner_;
+  std::map<std::string, std::pair<AlarmState, double>> saved_alarms_;  // as of the start
   std::thread scoring_thread_;
+
+  // Model sync: its thread hands installed packages over through pending_installs_.
+  std::unique_ptr<ModelSync> sync_;
+  std::mutex install_mu_;
+  std::vector<std::pair<std::string, LoadedModel>> pending_installs_;  // guarded by install_mu_
 
   // Publisher thread state.
   std::thread publisher_thread_;
@@ -167,127 +191,164 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink {
   RateLimitedLog rate_log_;
 };
 
-StatusOr<std::vector<inference::VerifyingKey>> Pipeline::Impl::TrustedKeys() const {
-  std::vector<inference::VerifyingKey> keys;
-  if (!config_.models.repository) return keys;
-  for (const std::string& path : config_.models.repository->trusted_keys) {
-    EDGE_ASSIGN_OR_RETURN(inference::VerifyingKey key, inference::VerifyingKey::Load(path));
-    keys.push_back(std::move(key));
+namespace {
+
+// The threshold `d` scores with if it runs `m`, or why `m` cannot serve `d`: every manifest
+// feature needs a tag, no configured input may be unknown to the model, and a threshold must
+// come from the configuration or the manifest.
+StatusOr<double> FitDeployment(const config::Deployment& d, const inference::Manifest& m) {
+  for (const std::string& feature : m.features) {
+    if (d.inputs.find(feature) == d.inputs.end()) {
+      return Status::InvalidArgument(
+          fmt::format("deployment {}: model {} {} needs input \"{}\", which "
+                      "models.deployments.inputs does not map to a tag",
+                      d.asset, m.name, m.version, feature));
+    }
   }
-  return keys;
+  for (const auto& [feature, tag] : d.inputs) {
+    if (std::find(m.features.begin(), m.features.end(), feature) == m.features.end()) {
+      return Status::InvalidArgument(
+          fmt::format("deployment {}: input \"{}\" is not a feature of model {} {}", d.asset,
+                      feature, m.name, m.version));
+    }
+  }
+  if (d.alarm.threshold) return *d.alarm.threshold;
+  if (m.has_threshold) return m.threshold;
+  return Status::InvalidArgument(
+      fmt::format("deployment {}: no alarm.threshold, and model {} {} has no output.threshold",
+                  d.asset, m.name, m.version));
 }
 
+}  // namespace
+
 Status Pipeline::Impl::LoadModels() {
-  EDGE_ASSIGN_OR_RETURN(std::vector<inference::VerifyingKey> keys, TrustedKeys());
-  const std::map<std::string, std::pair<AlarmState, double>> saved_alarms = LoadAlarmState();
-  // Deployments sharing a package directory share one loaded model and one batched call.
+  // Deployments sharing a local package directory, or a repository model, share one loaded
+  // model and one batched call.
   std::map<fs::path, std::vector<size_t>> by_dir;
+  std::map<std::string, int> by_model;
   for (size_t i = 0; i < deployments_.size(); ++i) {
     const config::Deployment& d = deployments_[i].config;
-    fs::path dir;
     if (!d.package.empty()) {
-      dir = d.package;
-    } else {
-      dir = InstalledModelDir(config_.gateway.data_dir, d.model);
       std::error_code ec;
-      if (!fs::exists(dir, ec)) {
-        log_->warn("deployment {}: model {} is not installed yet; waiting for the repository",
-                   d.asset, d.model);
-        continue;
-      }
-      dir = fs::canonical(dir, ec);
+      const fs::path dir = fs::canonical(d.package, ec);
+      by_dir[ec ? fs::path(d.package) : dir].push_back(i);
+    } else {
+      ++by_model[d.model];
     }
-    by_dir[dir].push_back(i);
   }
-  for (auto& [dir, members] : by_dir) {
+  for (const auto& [dir, members] : by_dir) {
     inference::PackageOptions options;
     options.max_batch = static_cast<int>(members.size());
-    const bool from_repository = deployments_[members.front()].config.package.empty();
-    if (from_repository) {
-      // Installed packages were verified at install; checking again at load catches a file
-      // changed on disk since.
-      options.verify_manifest = [&keys](const fs::path& d, std::string_view manifest) -> Status {
-        EDGE_ASSIGN_OR_RETURN(std::string sig, ReadFileToString(d / "manifest.json.sig", 4096));
-        return inference::VerifyWithAnyKey(keys, manifest, sig, (d / "manifest.json").string());
-      };
-    }
     StatusOr<inference::ModelPackage> package = inference::LoadModelPackage(dir, options);
     if (!package.ok()) {
       return Status::InvalidArgument(fmt::format("deployment {}: {}",
                                                  deployments_[members.front()].config.asset,
                                                  package.status().message()));
     }
-    auto group = std::make_unique<ModelGroup>();
-    group->package = std::move(*package);
-    const inference::Manifest& m = group->package.manifest;
-    group->raw.resize(members.size() * static_cast<size_t>(group->window_values()));
-    group->input.resize(group->raw.size());
-    group->pending.reserve(members.size());
-    group->pending_end.reserve(members.size());
-    for (size_t i : members) {
-      DeploymentState& d = deployments_[i];
-      d.group = group.get();
-      // Every manifest feature needs a tag; extra config inputs are an error too.
-      for (const std::string& feature : m.features) {
-        const auto it = d.config.inputs.find(feature);
-        if (it == d.config.inputs.end()) {
-          return Status::InvalidArgument(fmt::format(
-              "deployment {}: model {} {} needs input \"{}\", which models.deployments.inputs "
-              "does not map to a tag",
-              d.config.asset, m.name, m.version, feature));
-        }
-        d.input_tags.push_back(it->second);
-      }
-      for (const auto& [feature, tag] : d.config.inputs) {
-        if (std::find(m.features.begin(), m.features.end(), feature) == m.features.end()) {
-          return Status::InvalidArgument(
-              fmt::format("deployment {}: input \"{}\" is not a feature of model {} {}",
-                          d.config.asset, feature, m.name, m.version));
-        }
-      }
-      if (d.config.alarm.threshold) {
-        d.threshold = *d.config.alarm.threshold;
-      } else if (m.has_threshold) {
-        d.threshold = m.threshold;
-      } else {
-        return Status::InvalidArgument(fmt::format(
-            "deployment {}: no alarm.threshold, and model {} {} has no output.threshold",
-            d.config.asset, m.name, m.version));
-      }
-      const auto step = std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::milliseconds(m.step_ms));
-      inference::WindowSpec spec;
-      spec.features = static_cast<int>(m.features.size());
-      spec.window = m.window;
-      spec.stride = m.stride;
-      spec.step = step;
-      spec.max_age =
-          d.config.max_input_age.count() > 0
-              ? std::chrono::duration_cast<std::chrono::microseconds>(d.config.max_input_age)
-              : 3 * step;
-      spec.lateness = std::min<std::chrono::microseconds>(step, milliseconds(250));
-      d.assembler = std::make_unique<inference::WindowAssembler>(spec);
-      assembler_owner_[d.assembler.get()] = i;
-      const auto saved = saved_alarms.find(d.config.asset);
-      d.alarm = std::make_unique<AlarmEngine>(
-          AlarmSettings{d.threshold, d.config.alarm.raise_after, d.config.alarm.clear_after},
-          saved != saved_alarms.end() ? saved->second.first : AlarmState::kNormal,
-          saved != saved_alarms.end() ? saved->second.second : 0.0);
-      if (d.alarm->state() == AlarmState::kRaised) {
-        log_->warn(
-            "deployment {}: its alarm was raised when the agent stopped; it stays raised "
-            "until clear_after normal windows",
-            d.config.asset);
-      }
-      log_->info(
-          "deployment {}: model {} {} ({}; window {} x {} features, step {} ms, "
-          "threshold {})",
-          d.config.asset, m.name, m.version, dir.string(), m.window, m.features.size(), m.step_ms,
-          d.threshold);
+    ModelGroup& group = AddGroup(std::move(*package), "", std::nullopt);
+    for (size_t i : members) EDGE_RETURN_IF_ERROR(SetUpDeployment(i, group));
+  }
+  if (by_model.empty() || !config_.models.repository) return Status::Ok();
+  ModelSyncOptions sync_options;
+  sync_options.clock = &clock_;
+  EDGE_ASSIGN_OR_RETURN(
+      sync_, ModelSync::Create(*config_.models.repository, config_.gateway.data_dir, by_model,
+                               *this, sync_options));
+  for (const auto& [name, count] : by_model) {
+    std::optional<LoadedModel> loaded = sync_->LoadInstalled(name);
+    if (!loaded) {
+      log_->warn("model {} is not installed yet; its deployments wait for the repository", name);
+      continue;
     }
-    groups_.push_back(std::move(group));
+    ModelGroup& group = AddGroup(std::move(loaded->package), name, loaded->probation_until);
+    for (size_t i = 0; i < deployments_.size(); ++i) {
+      if (deployments_[i].config.package.empty() && deployments_[i].config.model == name) {
+        EDGE_RETURN_IF_ERROR(SetUpDeployment(i, group));
+      }
+    }
   }
   return Status::Ok();
+}
+
+ModelGroup& Pipeline::Impl::AddGroup(inference::ModelPackage package, std::string repository_model,
+                                     std::optional<Timestamp> probation_until) {
+  auto group = std::make_unique<ModelGroup>();
+  group->package = std::move(package);
+  group->repository_model = std::move(repository_model);
+  group->probation_until = probation_until;
+  const size_t rows = static_cast<size_t>(group->package.model->max_batch());
+  group->raw.resize(rows * static_cast<size_t>(group->window_values()));
+  group->input.resize(group->raw.size());
+  group->pending.reserve(rows);
+  group->pending_end.reserve(rows);
+  groups_.push_back(std::move(group));
+  return *groups_.back();
+}
+
+// Points deployment `index` at `group`'s model: its inputs in the manifest's order, its
+// threshold, and a window assembler for the manifest's window (kept if the window is the same,
+// so that a model update loses no window in progress).
+Status Pipeline::Impl::SetUpDeployment(size_t index, ModelGroup& group) {
+  DeploymentState& d = deployments_[index];
+  const inference::Manifest& m = group.package.manifest;
+  EDGE_ASSIGN_OR_RETURN(d.threshold, FitDeployment(d.config, m));
+  d.group = &group;
+  d.input_tags.clear();
+  for (const std::string& feature : m.features) d.input_tags.push_back(d.config.inputs.at(feature));
+
+  const auto step = std::chrono::duration_cast<std::chrono::microseconds>(milliseconds(m.step_ms));
+  inference::WindowSpec spec;
+  spec.features = static_cast<int>(m.features.size());
+  spec.window = m.window;
+  spec.stride = m.stride;
+  spec.step = step;
+  spec.max_age = d.config.max_input_age.count() > 0
+                     ? std::chrono::duration_cast<std::chrono::microseconds>(d.config.max_input_age)
+                     : 3 * step;
+  spec.lateness = std::min<std::chrono::microseconds>(step, milliseconds(250));
+  if (d.assembler == nullptr || !(d.assembler->spec() == spec)) {
+    if (d.assembler != nullptr) assembler_owner_.erase(d.assembler.get());
+    d.assembler = std::make_unique<inference::WindowAssembler>(spec);
+    assembler_owner_[d.assembler.get()] = index;
+  }
+  if (d.alarm == nullptr) {
+    const auto saved = saved_alarms_.find(d.config.asset);
+    const bool restored = saved != saved_alarms_.end();
+    d.alarm = std::make_unique<AlarmEngine>(
+        AlarmSettings{d.threshold, d.config.alarm.raise_after, d.config.alarm.clear_after},
+        restored ? saved->second.first : AlarmState::kNormal,
+        restored ? saved->second.second : 0.0);
+    if (d.alarm->state() == AlarmState::kRaised) {
+      log_->warn(
+          "deployment {}: its alarm was raised when the agent stopped; it stays raised "
+          "until clear_after normal windows",
+          d.config.asset);
+    }
+  } else {
+    d.alarm->SetThreshold(d.threshold);
+  }
+  {
+    std::lock_guard lock(snapshot_mu_);
+    d.published.model = m.name;
+    d.published.model_version = m.version;
+    d.published.model_failed = false;
+  }
+  log_->info("deployment {}: model {} {} ({}; window {} x {} features, step {} ms, threshold {})",
+             d.config.asset, m.name, m.version, group.package.dir.string(), m.window,
+             m.features.size(), m.step_ms, d.threshold);
+  return Status::Ok();
+}
+
+void Pipeline::Impl::BuildRoutes() {
+  routes_.assign(tags_.size(), {});
+  for (size_t i = 0; i < deployments_.size(); ++i) {
+    const DeploymentState& d = deployments_[i];
+    if (d.group == nullptr) continue;
+    for (size_t f = 0; f < d.input_tags.size(); ++f) {
+      routes_[*tags_.Find(d.input_tags[f])].push_back(
+          {static_cast<uint32_t>(i), static_cast<int>(f)});
+    }
+  }
 }
 
 Status Pipeline::Impl::Init() {
@@ -296,7 +357,6 @@ Status Pipeline::Impl::Init() {
     state.config = d;
     deployments_.push_back(std::move(state));
   }
-  EDGE_RETURN_IF_ERROR(LoadModels());
 
   // Tags: every configured name gets its id now, deployment inputs included, so that routes can
   // be a plain vector indexed by TagId. MQTT template names interned later never feed a model.
@@ -309,19 +369,14 @@ Status Pipeline::Impl::Init() {
     }
   }
   for (const DeploymentState& d : deployments_) {
-    for (const std::string& tag : d.input_tags) tags_.Intern(tag);
-  }
-  routes_.resize(tags_.size());
-  for (size_t i = 0; i < deployments_.size(); ++i) {
-    const DeploymentState& d = deployments_[i];
-    for (size_t f = 0; f < d.input_tags.size(); ++f) {
-      routes_[*tags_.Find(d.input_tags[f])].push_back(
-          {static_cast<uint32_t>(i), static_cast<int>(f)});
-    }
+    for (const auto& [feature, tag] : d.config.inputs) tags_.Intern(tag);
   }
 
   EDGE_ASSIGN_OR_RETURN(storage_,
                         storage::Storage::Open(config_.gateway.data_dir, config_.storage));
+  saved_alarms_ = LoadAlarmState();
+  EDGE_RETURN_IF_ERROR(LoadModels());
+  BuildRoutes();
   EDGE_ASSIGN_OR_RETURN(writer_, storage_->CreateWriter(tags_, to_storage_, {}, clock_, &tags_mu_));
   EDGE_ASSIGN_OR_RETURN(modbus_, drivers::ModbusSource::Create(config_.modbus, tags_, ingest_));
   if (!config_.mqtt_sources.empty()) {
@@ -335,22 +390,16 @@ Status Pipeline::Impl::Init() {
     const std::string& gateway = config_.gateway.id;
     drivers::MqttPublisher::Options up;
     up.will = drivers::MqttWill{StatusTopic(prefix, gateway), OfflinePayload(gateway), 1, true};
-    up.on_connected = [this, prefix, gateway] {
-      StatusMessage online{.gateway = gateway,
-                           .agent_version = kAgentVersion,
-                           .started = started_,
-                           .ts = clock_.Now(),
-                           .models = {}};
-      for (const DeploymentState& d : deployments_) {
-        if (d.group == nullptr) continue;
-        online.models.push_back(
-            {d.config.asset, d.group->package.manifest.name, d.group->package.manifest.version});
-      }
-      // The birth message is not an alarm: it is published directly, not through the outbox;
-      // the broker keeps the latest one (retained).
-      (void)upstream_->Publish(StatusTopic(prefix, gateway), OnlinePayload(online), 1, true);
+    up.on_connected = [this] {
+      PublishOnline();
       WakePublisher();
     };
+    if (sync_ != nullptr) {
+      up.subscriptions.push_back(ModelNotifyTopic(prefix, gateway));
+      up.on_message = [this](std::string_view, std::string_view payload) {
+        sync_->Notify(payload);
+      };
+    }
     EDGE_ASSIGN_OR_RETURN(upstream_, drivers::MqttPublisher::Create(config_.upstream->broker, up));
   }
   return Status::Ok();
@@ -366,34 +415,40 @@ Status Pipeline::Impl::RebuildWindows() {
     return reader.status();
   }
   const Timestamp now = clock_.Now();
-  std::vector<std::vector<Sample>> per_tag;
   for (DeploymentState& d : deployments_) {
-    if (d.assembler == nullptr) continue;
-    const inference::WindowSpec& spec = d.assembler->spec();
-    // The window, plus enough history for the oldest step's "last value within max_age".
-    const int steps = spec.window + spec.stride + static_cast<int>(spec.max_age / spec.step) + 1;
-    per_tag.clear();
-    EDGE_RETURN_IF_ERROR(reader->ReadLastSteps(d.input_tags, steps, spec.step, now, per_tag));
-    // Merge by time so that steps close as the replay passes them (the assembler's per-input
-    // queues are small).
-    std::vector<Sample> merged;
-    for (size_t f = 0; f < per_tag.size(); ++f) {
-      for (Sample s : per_tag[f]) {
-        s.tag = static_cast<TagId>(f);
-        merged.push_back(s);
-      }
+    if (d.assembler != nullptr) EDGE_RETURN_IF_ERROR(RebuildWindow(d, *reader, now));
+  }
+  return Status::Ok();
+}
+
+// Replays the stored samples of `d`'s inputs into its (fresh) window assembler, so that scoring
+// resumes at once after a restart or a model with another window, rather than a window later.
+Status Pipeline::Impl::RebuildWindow(DeploymentState& d, storage::SampleReader& reader,
+                                     Timestamp now) {
+  const inference::WindowSpec& spec = d.assembler->spec();
+  // The window, plus enough history for the oldest step's "last value within max_age".
+  const int steps = spec.window + spec.stride + static_cast<int>(spec.max_age / spec.step) + 1;
+  std::vector<std::vector<Sample>> per_tag;
+  EDGE_RETURN_IF_ERROR(reader.ReadLastSteps(d.input_tags, steps, spec.step, now, per_tag));
+  // Merge by time so that steps close as the replay passes them (the assembler's per-input
+  // queues are small).
+  std::vector<Sample> merged;
+  for (size_t f = 0; f < per_tag.size(); ++f) {
+    for (Sample s : per_tag[f]) {
+      s.tag = static_cast<TagId>(f);
+      merged.push_back(s);
     }
-    std::stable_sort(merged.begin(), merged.end(),
-                     [](const Sample& a, const Sample& b) { return a.ts < b.ts; });
-    for (const Sample& s : merged) {
-      d.assembler->Add(static_cast<int>(s.tag), s);
-      d.assembler->Prime(s.ts);
-    }
-    d.assembler->Prime(now);
-    if (!merged.empty()) {
-      log_->info("deployment {}: rebuilt {} steps from {} stored samples", d.config.asset,
-                 d.assembler->counters().steps_closed, merged.size());
-    }
+  }
+  std::stable_sort(merged.begin(), merged.end(),
+                   [](const Sample& a, const Sample& b) { return a.ts < b.ts; });
+  for (const Sample& s : merged) {
+    d.assembler->Add(static_cast<int>(s.tag), s);
+    d.assembler->Prime(s.ts);
+  }
+  d.assembler->Prime(now);
+  if (!merged.empty()) {
+    log_->info("deployment {}: rebuilt {} steps from {} stored samples", d.config.asset,
+               d.assembler->counters().steps_closed, merged.size());
   }
   return Status::Ok();
 }
@@ -410,6 +465,7 @@ Status Pipeline::Impl::Start() {
                 s.message());
   }
   scoring_thread_ = std::thread([this] { ScoringLoop(); });
+  if (sync_ != nullptr) sync_->Start();
   EDGE_RETURN_IF_ERROR(modbus_->Start());
   if (mqtt_ != nullptr) EDGE_RETURN_IF_ERROR(mqtt_->Start());
   return Status::Ok();
@@ -418,6 +474,7 @@ Status Pipeline::Impl::Start() {
 void Pipeline::Impl::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (sync_ != nullptr) sync_->Stop();  // no install arrives while the stages stop
   if (modbus_ != nullptr) modbus_->Stop();
   if (mqtt_ != nullptr) mqtt_->Stop();
   ingest_.Close();
@@ -444,6 +501,7 @@ void Pipeline::Impl::ScoringLoop() {
     batch.clear();
     // Wake at least every 50 ms to close steps by the clock when inputs fall silent.
     const size_t n = ingest_.PopBatch(batch, kPopBatch, milliseconds(50));
+    ApplyInstalls();
     if (n > 0) {
       to_storage_.PushBatch(batch);
       RouteSamples(batch);
@@ -473,6 +531,10 @@ void Pipeline::Impl::AdvanceAll(Timestamp now) {
 void Pipeline::Impl::OnWindow(const inference::WindowAssembler& assembler, Timestamp window_end) {
   const size_t index = assembler_owner_.at(&assembler);
   ModelGroup& group = *deployments_[index].group;
+  if (group.failed) {
+    deployments_[index].alarm->OnUnscorable();
+    return;
+  }
   // One window per deployment per batched call: a second one (catching up) flushes the first.
   if (std::find(group.pending.begin(), group.pending.end(), index) != group.pending.end()) {
     FlushGroup(group);
@@ -502,6 +564,11 @@ void Pipeline::Impl::FlushGroup(ModelGroup& group) {
   for (size_t b = 0; b < batch; ++b) {
     DeploymentState& d = deployments_[group.pending[b]];
     const double score = scores[static_cast<int64_t>(b) * k];
+    if (!std::isfinite(score)) {
+      d.alarm->OnUnscorable();
+      OnNonFiniteScore(group, d, score);
+      continue;
+    }
     d.last_score = score;
     if (std::optional<AlarmTransition> t = d.alarm->OnScore(score, group.pending_end[b])) {
       OnTransition(d, *t);
@@ -509,6 +576,122 @@ void Pipeline::Impl::FlushGroup(ModelGroup& group) {
   }
   group.pending.clear();
   group.pending_end.clear();
+}
+
+// A score that is not a number can neither raise nor clear an alarm. From a model on probation
+// it is the model's fault: the model stops scoring and model sync rolls it back.
+void Pipeline::Impl::OnNonFiniteScore(ModelGroup& group, DeploymentState& d, double score) {
+  const inference::Manifest& m = group.package.manifest;
+  if (group.failed) return;
+  if (group.probation_until && clock_.Now() < *group.probation_until && sync_ != nullptr) {
+    group.failed = true;
+    log_->error("deployment {}: model {} {} scored {} during its probation; rolling it back",
+                d.config.asset, m.name, m.version, score);
+    std::lock_guard lock(snapshot_mu_);
+    for (DeploymentState& member : deployments_) {
+      if (member.group == &group) member.published.model_failed = true;
+    }
+    sync_->RequestRollback(
+        group.repository_model, m.version,
+        fmt::format("the model scored {} for deployment {}", score, d.config.asset));
+    return;
+  }
+  rate_log_.Error("nonfinite-" + d.config.asset,
+                  "deployment {}: model {} {} scored {}; the window counts as unscorable",
+                  d.config.asset, m.name, m.version, score);
+}
+
+// On the scoring thread, between two rounds: packages model sync has installed replace the
+// running ones. Windows already waiting are scored with the old model first.
+void Pipeline::Impl::ApplyInstalls() {
+  std::vector<std::pair<std::string, LoadedModel>> installs;
+  {
+    std::lock_guard lock(install_mu_);
+    if (pending_installs_.empty()) return;
+    installs.swap(pending_installs_);
+  }
+  StatusOr<storage::SampleReader> reader = storage_->OpenReader();
+  for (auto& [name, loaded] : installs) {
+    ModelGroup* group = nullptr;
+    for (const std::unique_ptr<ModelGroup>& g : groups_) {
+      if (g->repository_model == name) group = g.get();
+    }
+    if (group != nullptr) {
+      FlushGroup(*group);
+      group->package = std::move(loaded.package);
+      group->probation_until = loaded.probation_until;
+      group->failed = false;
+      const size_t rows = static_cast<size_t>(group->package.model->max_batch());
+      group->raw.resize(rows * static_cast<size_t>(group->window_values()));
+      group->input.resize(group->raw.size());
+    } else {
+      group = &AddGroup(std::move(loaded.package), name, loaded.probation_until);
+    }
+    for (size_t i = 0; i < deployments_.size(); ++i) {
+      DeploymentState& d = deployments_[i];
+      if (!d.config.package.empty() || d.config.model != name) continue;
+      const inference::WindowAssembler* before = d.assembler.get();
+      if (Status s = SetUpDeployment(i, *group); !s.ok()) {
+        // Model sync checked the fit before installing; this is a defect, not an input error.
+        log_->error("{}", s.message());
+        continue;
+      }
+      if (d.assembler.get() != before && reader.ok()) {
+        if (Status s = RebuildWindow(d, *reader, clock_.Now()); !s.ok()) {
+          log_->error("deployment {}: rebuilding its window: {}", d.config.asset, s.message());
+        }
+      }
+    }
+  }
+  BuildRoutes();
+  PublishOnline();
+}
+
+Status Pipeline::Impl::CheckFits(const std::string& model, const inference::Manifest& manifest) {
+  for (const DeploymentState& d : deployments_) {
+    if (d.config.package.empty() && d.config.model == model) {
+      EDGE_RETURN_IF_ERROR(FitDeployment(d.config, manifest).status());
+    }
+  }
+  return Status::Ok();
+}
+
+void Pipeline::Impl::InstallModel(const std::string& model, LoadedModel loaded) {
+  std::lock_guard lock(install_mu_);
+  pending_installs_.emplace_back(model, std::move(loaded));
+}
+
+void Pipeline::Impl::ReportModel(const ModelStatusMessage& message) {
+  if (!config_.upstream || storage_ == nullptr) return;
+  const StatusOr<uint64_t> seq = storage_->outbox().Append(
+      ModelStatusTopic(config_.upstream->topic_prefix, config_.gateway.id),
+      ModelStatusPayload(message), 1, false);
+  if (!seq.ok()) {
+    rate_log_.Error("outbox-append", "model status for {} could not be stored: {}", message.model,
+                    seq.status().message());
+    return;
+  }
+  WakePublisher();
+}
+
+// The retained birth message, with the models running now: on every connect and after every
+// model change. Not an alarm: published directly, not through the outbox.
+void Pipeline::Impl::PublishOnline() {
+  if (upstream_ == nullptr) return;
+  StatusMessage online{.gateway = config_.gateway.id,
+                       .agent_version = kAgentVersion,
+                       .started = started_,
+                       .ts = clock_.Now(),
+                       .models = {}};
+  {
+    std::lock_guard lock(snapshot_mu_);
+    for (const DeploymentState& d : deployments_) {
+      if (d.published.model_version.empty() || d.published.model_failed) continue;
+      online.models.push_back({d.config.asset, d.published.model, d.published.model_version});
+    }
+  }
+  (void)upstream_->Publish(StatusTopic(config_.upstream->topic_prefix, config_.gateway.id),
+                           OnlinePayload(online), 1, true);
 }
 
 void Pipeline::Impl::OnTransition(DeploymentState& d, const AlarmTransition& t) {
@@ -679,16 +862,17 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
   for (const DeploymentState& d : deployments_) {
     DeploymentSnapshot out;
     out.asset = d.config.asset;
-    if (d.group == nullptr) {
+    const DeploymentState::Published& p = d.published;
+    if (p.model_version.empty()) {
       out.model = d.config.package.empty() ? d.config.model : d.config.package;
       out.state = "no_model";
       snap.deployments.push_back(std::move(out));
       continue;
     }
-    const DeploymentState::Published& p = d.published;
-    out.model = d.group->package.manifest.name;
-    out.model_version = d.group->package.manifest.version;
-    out.state = std::string(inference::DataQualityName(p.window.quality));
+    out.model = p.model;
+    out.model_version = p.model_version;
+    out.state =
+        p.model_failed ? "model_failed" : std::string(inference::DataQualityName(p.window.quality));
     if (p.window.feature >= 0)
       out.state_input = d.input_tags[static_cast<size_t>(p.window.feature)];
     out.alarm = p.alarm;
@@ -718,6 +902,16 @@ void Pipeline::Impl::LogStatus() const {
           s.source, s.broker, drivers::MqttConnectionStateName(s.connection.state),
           s.connection.connects, s.connection.connect_failures, s.connection.connection_losses,
           s.messages, s.samples, s.malformed, s.unmatched_topic, s.queue_drops);
+    }
+  }
+  if (sync_ != nullptr) {
+    for (const ModelSyncStats& m : sync_->stats()) {
+      log_->info(
+          "model {}: {} installed; {} checks ({} unchanged, {} failed), {} installs, {} refusals, "
+          "{} rollbacks{}{}",
+          m.model, m.installed_version.empty() ? "none" : m.installed_version, m.checks,
+          m.not_modified, m.fetch_errors, m.installed, m.refused, m.rolled_back,
+          m.last_error.empty() ? "" : "; last problem: ", m.last_error);
     }
   }
   const PipelineSnapshot snap = Snapshot();

@@ -23,8 +23,15 @@
 // thread drains it; the storage queue closes and the writer commits what is left; the publisher
 // stops (unconfirmed alarms stay in the outbox for the next start); the broker connection closes.
 //
-// A deployment whose model is not installed yet (repository models arrive with model sync) or
-// whose inputs are stale is idle: its state says why, and nothing is scored.
+// Repository models are kept up to date by ModelSync (agent/model_sync.h), on its own thread; it
+// hands each verified package to the scoring thread, which swaps it in between two rounds
+// (windows already waiting are scored with the old model; the window assembler is kept when
+// the window is unchanged, otherwise rebuilt from storage). A non-finite score from a model on
+// probation stops it and asks ModelSync to roll it back. Model sync starts after scoring and
+// stops first.
+//
+// A deployment whose model is not installed yet, whose model failed, or whose inputs are stale
+// is idle: its state says why, and nothing is scored.
 //
 // Thread-safety: Create/Start/Stop from the owner thread; Snapshot() from any thread.
 #pragma once
@@ -46,7 +53,7 @@ struct DeploymentSnapshot {
   std::string asset;
   std::string model;
   std::string model_version;  // empty: no model loaded
-  std::string state;          // "ok", "warming_up", "stale", "missing", "bad", "no_model"
+  std::string state;  // "ok", "warming_up", "stale", "missing", "bad", "no_model", "model_failed"
   std::string state_input;    // the input at fault, if any
   AlarmState alarm = AlarmState::kNormal;
   double last_score = 0.0;

@@ -18,6 +18,8 @@ StatusOr<std::unique_ptr<MqttPublisher>> MqttPublisher::Create(const config::Bro
   co.on_connected = std::move(options.on_connected);
   StatusOr<std::unique_ptr<MqttConnection>> c = MqttConnection::Create(broker, std::move(co));
   if (!c.ok()) return c.status();
+  for (std::string& filter : options.subscriptions) (*c)->AddSubscription(std::move(filter), 1);
+  if (options.on_message) (*c)->SetMessageHandler(std::move(options.on_message));
   return std::unique_ptr<MqttPublisher>(new MqttPublisher(std::move(*c)));
 }
 

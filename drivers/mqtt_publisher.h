@@ -8,6 +8,7 @@
 // connection breaks are resent by paho after the reconnect, and complete then. Publish while
 // disconnected returns Unavailable at once and queues nothing (the outbox keeps the message).
 // Options::on_connected runs after every (re)connect, e.g. to publish the "online" status.
+// Options::subscriptions are (re)subscribed with QoS 1 after every connect.
 //
 // Thread-safety: Start and Stop from one controlling thread; Publish and stats() from any
 // thread. Completion callbacks run on paho's callback thread: keep them short.
@@ -16,7 +17,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "core/status.h"
@@ -33,6 +36,10 @@ class MqttPublisher {
     std::chrono::milliseconds backoff_initial{100};
     std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
     std::function<void()> on_connected;
+    // Topic filters to subscribe to on every connect (e.g. models/notify), and what to do with
+    // their messages (on paho's callback thread).
+    std::vector<std::string> subscriptions;
+    MqttMessageHandler on_message;
   };
 
   [[nodiscard]] static StatusOr<std::unique_ptr<MqttPublisher>> Create(

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <functional>
 
+#include "core/file_util.h"
+
 namespace edge::inference {
 namespace {
 
@@ -157,6 +159,14 @@ Status VerifyWithAnyKey(std::span<const VerifyingKey> keys, std::string_view mes
   return Status::InvalidArgument(
       fmt::format("{}: the signature does not verify with {} trusted key{}", what, keys.size(),
                   keys.size() == 1 ? "" : "s"));
+}
+
+std::function<Status(const std::filesystem::path&, std::string_view)> SignatureCheck(
+    std::span<const VerifyingKey> keys) {
+  return [keys](const std::filesystem::path& dir, std::string_view manifest_bytes) -> Status {
+    EDGE_ASSIGN_OR_RETURN(std::string sig, ReadFileToString(dir / "manifest.json.sig", 4096));
+    return VerifyWithAnyKey(keys, manifest_bytes, sig, (dir / "manifest.json").string());
+  };
 }
 
 }  // namespace edge::inference

@@ -9,6 +9,8 @@
 // Thread-safety: a loaded key is immutable and may be used from several threads.
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -60,5 +62,10 @@ class VerifyingKey {
 // `what` (e.g. the manifest's path or URL) and how many keys were tried.
 [[nodiscard]] Status VerifyWithAnyKey(std::span<const VerifyingKey> keys, std::string_view message,
                                       std::string_view signature_base64, std::string_view what);
+
+// PackageOptions::verify_manifest for LoadModelPackage: <dir>/manifest.json.sig must verify
+// manifest.json's exact bytes with one of `keys` (which must outlive the returned function).
+std::function<Status(const std::filesystem::path& dir, std::string_view manifest_bytes)>
+SignatureCheck(std::span<const VerifyingKey> keys);
 
 }  // namespace edge::inference

@@ -41,6 +41,8 @@ struct WindowSpec {
   std::chrono::microseconds step{std::chrono::seconds(1)};  // REQUIRES: > 0
   std::chrono::microseconds max_age{std::chrono::seconds(3)};
   std::chrono::microseconds lateness{std::chrono::milliseconds(50)};
+
+  bool operator==(const WindowSpec&) const = default;
 };
 
 // Why a window cannot be scored (or kOk / kWarmingUp): the data-quality state of a deployment.

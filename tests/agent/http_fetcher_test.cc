@@ -12,7 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort, LoopbackPortAccepts
+#include "tests/support/http_servers.h"
+#include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -33,38 +34,10 @@ using std::chrono::steady_clock;
 
 const fs::path kSourceDir = EDGE_SOURCE_DIR;
 
-bool WaitForFile(const fs::path& path, std::chrono::milliseconds timeout) {
-  const auto deadline = steady_clock::now() + timeout;
-  while (!fs::exists(path)) {
-    if (steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
-class TestServer {
+// One server per test: the script serves its own scratch root.
+class TestServer : public edge::testing::HttpTestServer {
  public:
-  TestServer() {
-    fs::create_directories(root());
-    const fs::path port_file = dir_.path() / "port";
-    process_ = std::make_unique<Subprocess>(edge::testing::SubprocessOptions{
-        .argv = {EDGE_TEST_PYTHON, (kSourceDir / "tests/support/http_test_server.py").string(),
-                 root().string(), port_file.string()}});
-    EXPECT_TRUE(WaitForFile(port_file, seconds(10))) << process_->Stderr();
-    port_ = std::stoi(ReadFile(port_file));
-  }
-  fs::path root() const { return dir_.path() / "www"; }
-  std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  void Put(const std::string& relative, const std::string& text) const {
-    std::ofstream(root() / relative, std::ios::binary) << text;
-  }
-
- private:
-  ScratchDir dir_;
-  std::unique_ptr<Subprocess> process_;
-  int port_ = 0;
+  TestServer() : HttpTestServer(EDGE_TEST_PYTHON) { EXPECT_EQ(error(), ""); }
 };
 
 HttpOptions QuickOptions() {
@@ -192,63 +165,16 @@ TEST(HttpFetcher, DownloadWritesTheFileOrNothing) {
 }
 
 // nginx serving HTTPS with a certificate from a CA made by the test, for "localhost" only.
-class TlsServer {
+class TlsServer : public edge::testing::HttpsTestServer {
  public:
-  TlsServer() {
-    const fs::path d = dir_.path();
-    fs::create_directories(d / "www");
-    fs::create_directories(d / "tmp");
-    std::ofstream(d / "san.cnf") << "subjectAltName=DNS:localhost\n";
-    Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", P("ca.key"), "-out", P("ca.pem"), "-days", "2", "-subj", "/CN=test CA"});
-    Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", P("other-ca.key"), "-out", P("other-ca.pem"), "-days", "2", "-subj",
-             "/CN=other CA"});
-    Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-             P("server.key"), "-out", P("server.csr"), "-subj", "/CN=localhost"});
-    Openssl({"x509", "-req", "-in", P("server.csr"), "-CA", P("ca.pem"), "-CAkey", P("ca.key"),
-             "-CAcreateserial", "-out", P("server.pem"), "-days", "2", "-extfile", P("san.cnf")});
-    port_ = FreeLoopbackPort();
-    std::ofstream(d / "nginx.conf")
-        << "daemon off;\nmaster_process off;\npid " << P("nginx.pid") << ";\nerror_log "
-        << P("error.log") << ";\nevents {}\nhttp {\n  access_log off;\n"
-        << "  client_body_temp_path " << P("tmp") << ";\n  proxy_temp_path " << P("tmp")
-        << ";\n  fastcgi_temp_path " << P("tmp") << ";\n  uwsgi_temp_path " << P("tmp")
-        << ";\n  scgi_temp_path " << P("tmp") << ";\n  server {\n    listen 127.0.0.1:" << port_
-        << " ssl;\n    ssl_certificate " << P("server.pem") << ";\n    ssl_certificate_key "
-        << P("server.key") << ";\n    root " << P("www") << ";\n  }\n}\n";
-    process_ = std::make_unique<Subprocess>(edge::testing::SubprocessOptions{
-        .argv = {"nginx", "-e", P("error.log"), "-p", d.string(), "-c", P("nginx.conf")}});
-    const auto deadline = steady_clock::now() + seconds(10);
-    while (!LoopbackPortAccepts(port_) && steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    EXPECT_TRUE(LoopbackPortAccepts(port_)) << ReadFile(d / "error.log");
-  }
-  std::string P(const std::string& name) const { return (dir_.path() / name).string(); }
-  std::string Url(const std::string& host, const std::string& path) const {
-    return "https://" + host + ":" + std::to_string(port_) + path;
-  }
-  void Put(const std::string& relative, const std::string& text) const {
-    std::ofstream(dir_.path() / "www" / relative, std::ios::binary) << text;
-  }
-
- private:
-  static void Openssl(std::vector<std::string> args) {
-    args.insert(args.begin(), "openssl");
-    const CommandResult r = RunCommand({.argv = args});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  ScratchDir dir_;
-  int port_ = 0;
-  std::unique_ptr<Subprocess> process_;
+  TlsServer() { EXPECT_EQ(error(), ""); }
 };
 
 TEST(HttpFetcher, HttpsWithAPrivateCaAndHostNameChecks) {
   TlsServer server;
   server.Put("latest.json", R"({"version":"1.0.0"})");
   HttpOptions options = QuickOptions();
-  options.ca_file = server.P("ca.pem");
+  options.ca_file = server.ca_file();
   HttpFetcher trusting(options);
   StatusOr<HttpDocument> doc = trusting.Get(server.Url("localhost", "/latest.json"), 4096);
   ASSERT_TRUE(doc.ok()) << doc.status().message();
@@ -268,7 +194,7 @@ TEST(HttpFetcher, HttpsWithAPrivateCaAndHostNameChecks) {
   EXPECT_EQ(untrusted.code(), StatusCode::kUnavailable);
   EXPECT_NE(untrusted.message().find("certificate"), std::string::npos) << untrusted.message();
 
-  options.ca_file = server.P("other-ca.pem");
+  options.ca_file = server.other_ca_file();
   HttpFetcher wrong_ca(options);
   EXPECT_EQ(wrong_ca.Get(server.Url("localhost", "/latest.json"), 4096).status().code(),
             StatusCode::kUnavailable);

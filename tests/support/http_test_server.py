@@ -12,6 +12,10 @@ Binds 127.0.0.1 on an ephemeral port, writes the port to PORT_FILE, serves until
   /_fault/garbage                200 with 4 KiB of random bytes
   /_fault/redirect?to=<url>      302 to <url>
 Every request is appended to ROOT/../requests.log as "METHOD PATH If-None-Match".
+
+ROOT/../faults, if present, makes real files misbehave: one "PATH KIND" line each, KIND one of
+status/<code>, garbage, truncated (the file's real length announced, half of it sent) or stall
+(the real length announced, 10 bytes sent, then nothing). It is read on every request.
 """
 import hashlib
 import http.server
@@ -52,6 +56,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return self._send(404, b"not found\n")
         with open(path, "rb") as f:
             body = f.read()
+        fault = self._configured_fault(url.path)
+        if fault is not None:
+            kind, _, arg = fault.partition("/")
+            if kind in ("truncated", "stall"):
+                return self._fault([kind, str(len(body))], {})
+            return self._fault([kind, arg] if arg else [kind], {})
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:
             self.send_response(304)
@@ -59,6 +69,18 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
             return
         self._send(200, body, [("ETag", etag), ("Content-Type", "application/octet-stream")])
+
+    def _configured_fault(self, path):
+        faults = os.path.join(os.path.dirname(os.path.abspath(self.directory)), "faults")
+        try:
+            with open(faults) as f:
+                for line in f:
+                    fields = line.split()
+                    if len(fields) == 2 and fields[0] == path:
+                        return fields[1]
+        except FileNotFoundError:
+            pass
+        return None
 
     def _fault(self, parts, query):
         kind = parts[0] if parts else ""

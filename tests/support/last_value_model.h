@@ -20,6 +20,12 @@ struct LastValueModel {
   int window = 4;
   int step_ms = 100;
   double threshold = 0.5;
+  std::string name = "last-value";
+  std::string version = "1.0.0";
+  std::string variant = "last";  // see make_last_value_model.py: "last", "sqrt", "log"
+  // Signing key; empty: a new pair is made beside the package (out_dir + ".pem" / ".pub"). An
+  // existing path is used as it is.
+  std::string private_key;
 };
 
 // The two holding registers of a float32 in word order ABCD (high word first, each big-endian),
@@ -27,7 +33,8 @@ struct LastValueModel {
 // the bytes as well, so it is not used.)
 std::array<uint16_t, 2> Float32AbcdRegisters(float value);
 
-// Writes the package to `out_dir` (its key pair beside it, as out_dir + ".pem" / ".pub").
+// Writes the package to `out_dir`, signed with `model.private_key` (or a new key pair beside it,
+// as out_dir + ".pem" / ".pub").
 // Returns "" on success, otherwise what failed with the tool's output.
 std::string MakeLastValuePackage(const LastValueModel& model, const std::filesystem::path& out_dir);
 

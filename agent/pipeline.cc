@@ -580,9 +580,10 @@ void Pipeline::Impl::FlushGroup(ModelGroup& group) {
 
 // A score that is not a number can neither raise nor clear an alarm. From a model on probation
 // it is the model's fault: the model stops scoring and model sync rolls it back.
-void Pipeline::Impl::OnNonFiniteScore(ModelGroup& group, DeploymentState& d, double score) {
+void Pipeline::Impl::OnNonFiniteScore(ModelGroup& group, DeploymentState& d, double value) {
   const inference::Manifest& m = group.package.manifest;
   if (group.failed) return;
+  const std::string_view score = std::isnan(value) ? "NaN" : (value > 0 ? "+inf" : "-inf");
   if (group.probation_until && clock_.Now() < *group.probation_until && sync_ != nullptr) {
     group.failed = true;
     log_->error("deployment {}: model {} {} scored {} during its probation; rolling it back",

@@ -49,11 +49,12 @@ std::string MakePackage(const std::string& out, const std::string& version,
   model.agent_binary = kAgent;
   model.python = EDGE_TEST_PYTHON;
   model.source_dir = kSourceDir;
-  model.name = "pump";
-  model.version = version;
-  model.variant = variant;
-  model.private_key = (packages->dir.path() / key).string();
-  return edge::testing::MakeLastValuePackage(model, packages->Pkg(out));
+  edge::testing::PackageIdentity as;
+  as.name = "pump";
+  as.version = version;
+  as.variant = variant;
+  as.private_key = (packages->dir.path() / key).string();
+  return edge::testing::MakeLastValuePackage(model, packages->Pkg(out), as);
 }
 
 class RecordingHost : public ModelSync::Host {
@@ -365,11 +366,11 @@ TEST_F(ModelSyncTest, RollbackReturnsToThePreviousVersionAndNeverRetriesTheBadOn
   sync->Notify("");
   ASSERT_EQ(host_.WaitReport(2).version, "1.1.0");
 
-  sync->RequestRollback("pump", "1.1.0", "the model scored nan for deployment pump1");
+  sync->RequestRollback("pump", "1.1.0", "the model scored NaN for deployment pump1");
   const ModelStatusMessage back = host_.WaitReport(3);
   EXPECT_EQ(back.result, ModelResult::kRolledBack);
   EXPECT_EQ(back.version, "1.1.0");
-  EXPECT_EQ(back.reason, "the model scored nan for deployment pump1; back to 1.0.0");
+  EXPECT_EQ(back.reason, "the model scored NaN for deployment pump1; back to 1.0.0");
   EXPECT_EQ(host_.installs().back(), "pump 1.0.0");  // no probation for the known-good one
   EXPECT_EQ(Current(), *inference::ParseModelVersion("1.0.0"));
 

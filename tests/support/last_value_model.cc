@@ -13,13 +13,13 @@ std::array<uint16_t, 2> Float32AbcdRegisters(float value) {
   return {static_cast<uint16_t>(bits >> 16), static_cast<uint16_t>(bits)};
 }
 
-std::string MakeLastValuePackage(const LastValueModel& model,
-                                 const std::filesystem::path& out_dir) {
+std::string MakeLastValuePackage(const LastValueModel& model, const std::filesystem::path& out_dir,
+                                 const PackageIdentity& as) {
   const std::string onnx = out_dir.string() + ".onnx";
-  const std::string key = model.private_key.empty() ? out_dir.string() + ".pem" : model.private_key;
+  const std::string key = as.private_key.empty() ? out_dir.string() + ".pem" : as.private_key;
   std::vector<std::vector<std::string>> steps = {
       {model.python, (model.source_dir / "tests/integration/make_last_value_model.py").string(),
-       onnx, std::to_string(model.window), "1", model.variant}};
+       onnx, std::to_string(model.window), "1", as.variant}};
   if (!std::filesystem::exists(key)) {
     steps.push_back({model.agent_binary, "model", "keygen", "--private", key, "--public",
                      key.substr(0, key.size() - 4) + ".pub"});
@@ -30,9 +30,9 @@ std::string MakeLastValuePackage(const LastValueModel& model,
                    "--onnx",
                    onnx,
                    "--name",
-                   model.name,
+                   as.name,
                    "--version",
-                   model.version,
+                   as.version,
                    "--features",
                    "pressure",
                    "--window",

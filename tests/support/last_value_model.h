@@ -20,11 +20,15 @@ struct LastValueModel {
   int window = 4;
   int step_ms = 100;
   double threshold = 0.5;
+};
+
+// What the package is called and how it scores (model sync tests publish several versions).
+struct PackageIdentity {
   std::string name = "last-value";
   std::string version = "1.0.0";
   std::string variant = "last";  // see make_last_value_model.py: "last", "sqrt", "log"
-  // Signing key; empty: a new pair is made beside the package (out_dir + ".pem" / ".pub"). An
-  // existing path is used as it is.
+  // Signing key, ending in ".pem"; empty: a new pair is made beside the package (out_dir +
+  // ".pem" / ".pub"). A missing file is made with its ".pub" beside it; an existing one is used.
   std::string private_key;
 };
 
@@ -33,9 +37,10 @@ struct LastValueModel {
 // the bytes as well, so it is not used.)
 std::array<uint16_t, 2> Float32AbcdRegisters(float value);
 
-// Writes the package to `out_dir`, signed with `model.private_key` (or a new key pair beside it,
+// Writes the package to `out_dir`, signed with `as.private_key` (or a new key pair beside it,
 // as out_dir + ".pem" / ".pub").
 // Returns "" on success, otherwise what failed with the tool's output.
-std::string MakeLastValuePackage(const LastValueModel& model, const std::filesystem::path& out_dir);
+std::string MakeLastValuePackage(const LastValueModel& model, const std::filesystem::path& out_dir,
+                                 const PackageIdentity& as = PackageIdentity());
 
 }  // namespace edge::testing

@@ -1,0 +1,332 @@
+// Model sync end to end (issue #8), with real parts only: `edge-agent run` polling a repository
+// tree made by `edge-agent model publish` and served by tests/support/http_test_server.py (or
+// nginx over HTTPS with a private CA), a real mosquitto carrying models/notify, models/status
+// and the retained online status, plc-sim serving the model's input register, and models
+// exported by PyTorch and signed by `edge-agent model pack`.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <modbus.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/drivers/peer_process.h"
+#include "tests/support/http_servers.h"
+#include "tests/support/last_value_model.h"
+#include "tests/support/mosquitto_broker.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/test_files.h"
+
+namespace edge::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+const std::string kAgent = EDGE_AGENT_BINARY;
+const fs::path kSourceDir = EDGE_SOURCE_DIR;
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  while (!done()) {
+    if (steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return true;
+}
+
+// The payloads mosquitto_sub printed for `topic` ("topic payload" lines), in order.
+std::vector<json> Messages(const MosquittoSub& sub, const std::string& topic) {
+  std::vector<json> out;
+  std::istringstream lines(sub.Received());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(topic + " ", 0) == 0) out.push_back(json::parse(line.substr(topic.size() + 1)));
+  }
+  return out;
+}
+
+class ModelSyncEndToEnd : public ::testing::Test {
+ protected:
+  static constexpr char kModelStatus[] = "plant1/line3-pc1/models/status";
+  static constexpr char kStatus[] = "plant1/line3-pc1/status";
+
+  void SetUp() override {
+    broker_ = std::make_unique<MosquittoBroker>(MosquittoBroker::Options{});
+    ASSERT_TRUE(broker_->ok()) << broker_->error();
+    const fs::path map = dir_.Write(
+        "plc.yaml", "tags:\n  - {name: pressure, table: holding, address: 0, type: float32}\n");
+    plc_ = std::make_unique<PlcSim>(map.string());
+    ASSERT_NE(plc_->port(), 0) << plc_->error();
+    modbus_ = modbus_new_tcp("127.0.0.1", plc_->port());
+    ASSERT_NE(modbus_, nullptr);
+    ASSERT_EQ(modbus_connect(modbus_), 0);
+    SetPressure(0.1f);
+    for (const auto& [version, variant] : std::vector<std::pair<std::string, std::string>>{
+             {"1.0.0", "last"}, {"1.1.0", "last"}, {"1.2.0", "sqrt"}}) {
+      PackageIdentity as;
+      as.name = "pump";
+      as.version = version;
+      as.variant = variant;
+      as.private_key = Path("repo.pem");
+      const std::string made = MakeLastValuePackage({.agent_binary = kAgent,
+                                                     .python = EDGE_TEST_PYTHON,
+                                                     .source_dir = kSourceDir,
+                                                     .window = 4,
+                                                     .step_ms = 100,
+                                                     .threshold = 0.5},
+                                                    dir_.path() / ("pkg-" + version), as);
+      ASSERT_EQ(made, "");
+    }
+    sub_ = std::make_unique<MosquittoSub>(broker_->port(), "plant1/#",
+                                          std::vector<std::string>{"-q", "1"});
+  }
+
+  void TearDown() override {
+    if (modbus_ != nullptr) {
+      modbus_close(modbus_);
+      modbus_free(modbus_);
+    }
+  }
+
+  std::string Path(const std::string& name) const { return (dir_.path() / name).string(); }
+
+  void SetPressure(float value) {
+    const std::array<uint16_t, 2> regs = Float32AbcdRegisters(value);
+    ASSERT_EQ(modbus_write_registers(modbus_, 0, 2, regs.data()), 2) << modbus_strerror(errno);
+  }
+
+  void Publish(const std::string& version, const fs::path& repo) {
+    const CommandResult r = RunCommand(
+        {.argv = {kAgent, "model", "publish", Path("pkg-" + version), "--repo", repo.string()}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  // The agent's configuration for a repository at `url`, data in `data_dir`.
+  fs::path WriteConfig(const std::string& url, const std::string& data_dir,
+                       const std::string& ca_file = "") {
+    return dir_.Write(
+        "agent.yaml",
+        fmt::format(R"(gateway:
+  id: line3-pc1
+  data_dir: {data}
+upstream:
+  broker: tcp://127.0.0.1:{broker}
+  topic_prefix: plant1
+modbus:
+  - name: plc
+    host: 127.0.0.1
+    port: {plc}
+    poll_interval: 100ms
+    timeout: 300ms
+    tags:
+      - {{name: pump1.pressure, table: holding, address: 0, type: float32}}
+models:
+  repository:
+    url: {url}
+    poll_interval: 10s
+    trusted_keys: [{key}]
+{ca}  deployments:
+    - asset: pump1
+      model: pump
+      inputs: {{pressure: pump1.pressure}}
+      alarm: {{raise_after: 3, clear_after: 3}}
+)",
+                    fmt::arg("data", data_dir), fmt::arg("broker", broker_->port()),
+                    fmt::arg("plc", plc_->port()), fmt::arg("url", url),
+                    fmt::arg("key", Path("repo.pub")),
+                    fmt::arg("ca", ca_file.empty() ? "" : "    ca_file: " + ca_file + "\n")));
+  }
+
+  std::unique_ptr<Subprocess> StartAgent(
+      const fs::path& config, std::vector<std::pair<std::string, std::string>> env = {}) {
+    return std::make_unique<Subprocess>(SubprocessOptions{
+        .argv = {kAgent, "run", "--config", config.string(), "--status-interval", "1s"},
+        .env = std::move(env)});
+  }
+
+  std::vector<json> ModelStatuses() const { return Messages(*sub_, kModelStatus); }
+
+  // The version the latest online status lists for pump1, "" if none.
+  std::string RunningVersion() const {
+    const std::vector<json> statuses = Messages(*sub_, kStatus);
+    if (statuses.empty() || statuses.back()["state"] != "online") return "";
+    for (const json& m : statuses.back()["models"]) {
+      if (m["asset"] == "pump1") return m["version"];
+    }
+    return "";
+  }
+
+  bool WaitForModelStatus(size_t n, std::chrono::milliseconds timeout) {
+    return WaitUntil([&] { return ModelStatuses().size() >= n; }, timeout);
+  }
+  bool WaitForRunning(const std::string& version, std::chrono::milliseconds timeout) {
+    return WaitUntil([&] { return RunningVersion() == version; }, timeout);
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<MosquittoBroker> broker_;
+  std::unique_ptr<PlcSim> plc_;
+  modbus_t* modbus_ = nullptr;
+  std::unique_ptr<MosquittoSub> sub_;
+};
+
+TEST_F(ModelSyncEndToEnd, NewVersionsRunAfterANotifyAndWithinOnePoll) {
+  HttpTestServer server(EDGE_TEST_PYTHON);
+  ASSERT_EQ(server.error(), "");
+  Publish("1.0.0", server.root());
+  std::unique_ptr<Subprocess> agent = StartAgent(WriteConfig(server.Url("/"), Path("data")));
+  ASSERT_TRUE(WaitForModelStatus(1, seconds(20))) << agent->Stderr();
+  EXPECT_EQ(ModelStatuses()[0]["result"], "installed");
+  EXPECT_EQ(ModelStatuses()[0]["version"], "1.0.0");
+  ASSERT_TRUE(WaitForRunning("1.0.0", seconds(10))) << sub_->Received();
+
+  // A notify syncs at once.
+  Publish("1.1.0", server.root());
+  const auto notified = steady_clock::now();
+  const CommandResult pub =
+      RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1", "-t",
+                           "plant1/line3-pc1/models/notify", "-m", R"({"model":"pump"})"}});
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  ASSERT_TRUE(WaitForModelStatus(2, seconds(8))) << agent->Stderr();
+  EXPECT_LT(steady_clock::now() - notified, seconds(8));  // the poll interval is 10 s
+  EXPECT_EQ(ModelStatuses()[1]["version"], "1.1.0");
+  EXPECT_EQ(ModelStatuses()[1]["result"], "installed");
+  ASSERT_TRUE(WaitForRunning("1.1.0", seconds(5))) << sub_->Received();
+
+  // The next version is picked up by polling alone, within one interval (10 s, +10 % jitter).
+  Publish("1.2.0", server.root());
+  ASSERT_TRUE(WaitForModelStatus(3, seconds(14))) << agent->Stderr();
+  EXPECT_EQ(ModelStatuses()[2]["version"], "1.2.0");
+
+  // The new model scores: a high pressure raises an alarm that names it.
+  SetPressure(0.9f);  // sqrt(0.9) = 0.95 > 0.5
+  ASSERT_TRUE(WaitUntil([&] { return !Messages(*sub_, "plant1/line3-pc1/alarms/pump1").empty(); },
+                        seconds(10)))
+      << agent->Stderr();
+  EXPECT_EQ(Messages(*sub_, "plant1/line3-pc1/alarms/pump1")[0]["model_version"], "1.2.0");
+
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(15)), 0) << agent->Stderr();
+  const CommandResult validate = RunCommand(
+      {.argv = {EDGE_TEST_PYTHON, (kSourceDir / "tests/support/validate_json.py").string(),
+                (kSourceDir / "docs/schemas/model-status.schema.json").string(),
+                dir_.Write("s0.json", ModelStatuses()[0].dump()).string(),
+                dir_.Write("s1.json", ModelStatuses()[1].dump()).string()}});
+  EXPECT_EQ(validate.exit_code, 0) << validate.out << validate.err;
+}
+
+TEST_F(ModelSyncEndToEnd, HttpsRepositoryWithAPrivateCa) {
+  HttpsTestServer server;
+  ASSERT_EQ(server.error(), "");
+  Publish("1.0.0", server.root());
+  std::unique_ptr<Subprocess> agent =
+      StartAgent(WriteConfig(server.Url("localhost", "/"), Path("data"), server.ca_file()));
+  ASSERT_TRUE(WaitForModelStatus(1, seconds(20))) << agent->Stderr();
+  EXPECT_EQ(ModelStatuses()[0]["result"], "installed") << ModelStatuses()[0].dump();
+  ASSERT_TRUE(WaitForRunning("1.0.0", seconds(10)));
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(15)), 0);
+
+  // Without the private CA the same server is not trusted: nothing new is installed, and the
+  // agent keeps running the model it has.
+  Publish("1.1.0", server.root());
+  agent = StartAgent(WriteConfig(server.Url("localhost", "/"), Path("data")));
+  ASSERT_TRUE(agent->WaitForOutput("certificate", seconds(20))) << agent->Stderr();
+  EXPECT_TRUE(WaitForRunning("1.0.0", seconds(10)));
+  EXPECT_EQ(ModelStatuses().size(), 1u);
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(15)), 0);
+}
+
+TEST_F(ModelSyncEndToEnd, KilledAtEachStepOfAnInstallItRunsTheOldOrTheNewModelNeverAPart) {
+  HttpTestServer server(EDGE_TEST_PYTHON);
+  ASSERT_EQ(server.error(), "");
+  Publish("1.0.0", server.root());
+  // A data directory with 1.0.0 installed, copied for each crash.
+  {
+    std::unique_ptr<Subprocess> agent = StartAgent(WriteConfig(server.Url("/"), Path("base")));
+    ASSERT_TRUE(WaitForModelStatus(1, seconds(20))) << agent->Stderr();
+    agent->Signal(SIGTERM);
+    ASSERT_EQ(agent->Wait(seconds(15)), 0);
+  }
+  Publish("1.1.0", server.root());
+  for (const char* point : {"download", "verify", "rename", "swap"}) {
+    SCOPED_TRACE(point);
+    const std::string data = Path(std::string("data-") + point);
+    fs::copy(Path("base"), data, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    const fs::path config = WriteConfig(server.Url("/"), data);
+    std::unique_ptr<Subprocess> agent = StartAgent(config, {{"EDGE_TEST_CRASH_AT", point}});
+    EXPECT_EQ(agent->Wait(seconds(30)), 128 + SIGKILL) << agent->Stderr();
+
+    // What is current on disk is a whole, verified package: the old one or the new one.
+    const fs::path current = fs::path(data) / "models/pump/current";
+    const CommandResult verify = RunCommand(
+        {.argv = {kAgent, "model", "verify", current.string(), "--key", Path("repo.pub")}});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+    const std::string version = fs::read_symlink(current).string();
+    EXPECT_EQ(version, std::string(point) == "swap" ? "1.1.0" : "1.0.0");
+
+    // Restarted, it runs that version at once and then completes the update.
+    const size_t statuses_before = ModelStatuses().size();
+    agent = StartAgent(config);
+    EXPECT_TRUE(WaitForRunning("1.1.0", seconds(20))) << agent->Stderr();
+    if (version == "1.0.0") {
+      EXPECT_TRUE(WaitForModelStatus(statuses_before + 1, seconds(10)));
+      EXPECT_EQ(ModelStatuses().back()["result"], "installed");
+    }
+    EXPECT_FALSE(fs::exists(fs::path(data) / "models/pump/.staging-1.1.0"));
+    agent->Signal(SIGTERM);
+    EXPECT_EQ(agent->Wait(seconds(15)), 0) << agent->Stderr();
+  }
+}
+
+TEST_F(ModelSyncEndToEnd, AModelScoringNanOnProbationIsRolledBack) {
+  HttpTestServer server(EDGE_TEST_PYTHON);
+  ASSERT_EQ(server.error(), "");
+  Publish("1.0.0", server.root());
+  std::unique_ptr<Subprocess> agent = StartAgent(WriteConfig(server.Url("/"), Path("data")));
+  ASSERT_TRUE(WaitForRunning("1.0.0", seconds(20))) << agent->Stderr();
+
+  // 1.2.0 passes the smoke test (sqrt(0) = 0) but scores NaN for a negative input.
+  Publish("1.2.0", server.root());
+  RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1", "-t",
+                       "plant1/line3-pc1/models/notify", "-m", "sync"}});
+  ASSERT_TRUE(WaitForRunning("1.2.0", seconds(10))) << agent->Stderr();
+  SetPressure(-1.0f);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const std::vector<json> s = ModelStatuses();
+        return !s.empty() && s.back()["result"] == "rolled_back";
+      },
+      seconds(10)))
+      << agent->Stderr();
+  const json back = ModelStatuses().back();
+  EXPECT_EQ(back["version"], "1.2.0");
+  EXPECT_NE(back["reason"].get<std::string>().find("scored NaN"), std::string::npos) << back;
+  EXPECT_NE(back["reason"].get<std::string>().find("back to 1.0.0"), std::string::npos) << back;
+  EXPECT_TRUE(WaitForRunning("1.0.0", seconds(5)));
+
+  // 1.0.0 scores again: a high pressure raises an alarm that names it.
+  SetPressure(0.9f);
+  ASSERT_TRUE(WaitUntil([&] { return !Messages(*sub_, "plant1/line3-pc1/alarms/pump1").empty(); },
+                        seconds(10)))
+      << agent->Stderr();
+  EXPECT_EQ(Messages(*sub_, "plant1/line3-pc1/alarms/pump1")[0]["model_version"], "1.0.0");
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(15)), 0) << agent->Stderr();
+}
+
+}  // namespace
+}  // namespace edge::testing

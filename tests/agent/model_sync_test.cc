@@ -5,6 +5,7 @@
 #include "agent/model_sync.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -34,16 +35,17 @@ using std::chrono::steady_clock;
 const fs::path kSourceDir = EDGE_SOURCE_DIR;
 const std::string kAgent = EDGE_AGENT_BINARY;
 
-// Packages made once for the whole suite (each export starts python and torch).
+// Packages made once per build tree and shared by every test process (each export starts
+// python and torch): made in a scratch directory, then renamed into the cache in one step.
 struct Packages {
-  ScratchDir dir;
+  fs::path root;
   std::string error;
-  fs::path Pkg(const std::string& name) const { return dir.path() / name; }
-  std::string trusted_key() const { return (dir.path() / "repo.pub").string(); }
+  fs::path Pkg(const std::string& name) const { return root / name; }
+  std::string trusted_key() const { return (root / "repo.pub").string(); }
 };
 Packages* packages = nullptr;
 
-std::string MakePackage(const std::string& out, const std::string& version,
+std::string MakePackage(const fs::path& dir, const std::string& out, const std::string& version,
                         const std::string& variant, const std::string& key) {
   edge::testing::LastValueModel model;
   model.agent_binary = kAgent;
@@ -53,8 +55,30 @@ std::string MakePackage(const std::string& out, const std::string& version,
   as.name = "pump";
   as.version = version;
   as.variant = variant;
-  as.private_key = (packages->dir.path() / key).string();
-  return edge::testing::MakeLastValuePackage(model, packages->Pkg(out), as);
+  as.private_key = (dir / key).string();
+  return edge::testing::MakeLastValuePackage(model, dir / out, as);
+}
+
+std::string MakePackages(const fs::path& cache) {
+  if (fs::exists(cache / "done")) return "";
+  // Built beside the cache, so that the rename stays within one file system.
+  const fs::path dir = cache.parent_path() / (".building-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& [out, version, variant, key] :
+       std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
+           {"v1.0.0", "1.0.0", "last", "repo.pem"},
+           {"v1.1.0", "1.1.0", "last", "repo.pem"},
+           {"v1.2.0-log", "1.2.0", "log", "repo.pem"},
+           {"v1.2.0-rogue", "1.2.0", "last", "rogue.pem"}}) {
+    const std::string error = MakePackage(dir, out, version, variant, key);
+    if (!error.empty()) return error;
+  }
+  std::ofstream(dir / "done") << "ok\n";
+  std::error_code ec;
+  fs::rename(dir, cache, ec);  // another test process may have won the race: fine
+  fs::remove_all(dir, ec);
+  return fs::exists(cache / "done") ? "" : "cannot move the packages into " + cache.string();
 }
 
 class RecordingHost : public ModelSync::Host {
@@ -102,15 +126,8 @@ class ModelSyncTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     packages = new Packages;
-    for (const auto& [out, version, variant, key] :
-         std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
-             {"v1.0.0", "1.0.0", "last", "repo.pem"},
-             {"v1.1.0", "1.1.0", "last", "repo.pem"},
-             {"v1.2.0-log", "1.2.0", "log", "repo.pem"},
-             {"v1.2.0-rogue", "1.2.0", "last", "rogue.pem"}}) {
-      packages->error = MakePackage(out, version, variant, key);
-      if (!packages->error.empty()) return;
-    }
+    packages->root = fs::path(EDGE_TEST_CACHE_DIR) / "model-sync-packages";
+    packages->error = MakePackages(packages->root);
   }
   static void TearDownTestSuite() {
     delete packages;

@@ -7,6 +7,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -18,6 +19,7 @@
 #include "config/config_loader.h"
 #include "config/units.h"
 #include "core/logging.h"
+#include "core/rate_limited_log.h"
 #include "core/version.h"
 
 namespace edge::agent {
@@ -91,9 +93,35 @@ int RunDaemon(const RunOptions& options) {
   sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
   log->info("running; SIGTERM or SIGINT stops, SIGHUP re-reads {}", options.config_path);
 
+  // The systemd watchdog (WatchdogSec=): pinged every tick while every pipeline stage is going
+  // round its loop; a stuck stage withholds the pings, so that systemd restarts the agent.
+  uint64_t watchdog_usec = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  // Half the interval, but never less than 3 s: the publisher's loop sleeps up to a second.
+  const auto stuck_limit =
+      std::max<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::microseconds(watchdog_usec / 2)),
+                                          std::chrono::seconds(3));
+  if (watchdog) {
+    log->info("systemd watchdog every {} ms; a stage stuck for {} ms stops the pings",
+              watchdog_usec / 1000, stuck_limit.count());
+  }
+  RateLimitedLog rate_log(log, 1, std::chrono::minutes(1));
+
   auto next_status = std::chrono::steady_clock::now() + *status_interval;
   for (;;) {
     const SignalEvent event = signals.Wait(kMainLoopTick);
+    if (watchdog) {
+      const std::string stuck = (*pipeline)->Stuck(stuck_limit);
+      if (stuck.empty()) {
+        sd_notify(0, "WATCHDOG=1");
+      } else {
+        rate_log.Error("watchdog",
+                       "watchdog: the {} stage has made no progress for over {} ms; withholding "
+                       "the watchdog ping so that systemd restarts the agent",
+                       stuck, stuck_limit.count());
+      }
+    }
     if (std::chrono::steady_clock::now() >= next_status) {
       (*pipeline)->LogStatus();
       sd_notifyf(0, "STATUS=%s", (*pipeline)->Summary().c_str());

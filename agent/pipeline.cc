@@ -16,6 +16,7 @@
 #include "agent/messages.h"
 #include "agent/model_sync.h"
 #include "core/bounded_queue.h"
+#include "core/crash_point.h"
 #include "core/file_util.h"
 #include "core/logging.h"
 #include "core/rate_limited_log.h"
@@ -112,6 +113,7 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink, public ModelSync
   void Stop();
   PipelineSnapshot Snapshot() const;
   void LogStatus() const;
+  std::string Stuck(std::chrono::milliseconds limit) const;
 
   // WindowAssembler::Sink, on the scoring thread.
   void OnWindow(const inference::WindowAssembler& assembler, Timestamp window_end) override;
@@ -183,6 +185,10 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink, public ModelSync
   std::atomic<bool> resend_{false};
   std::atomic<uint64_t> in_flight_{0};
   std::atomic<uint64_t> published_{0};
+
+  // Loop heartbeats (steady_clock ticks) for the watchdog.
+  std::atomic<std::chrono::steady_clock::rep> scoring_beat_{0};
+  std::atomic<std::chrono::steady_clock::rep> publisher_beat_{0};
 
   mutable std::mutex snapshot_mu_;
   bool stopped_ = false;
@@ -455,6 +461,7 @@ Status Pipeline::Impl::RebuildWindow(DeploymentState& d, storage::SampleReader& 
 
 Status Pipeline::Impl::Start() {
   started_ = clock_.Now();
+  scoring_beat_ = publisher_beat_ = std::chrono::steady_clock::now().time_since_epoch().count();
   EDGE_RETURN_IF_ERROR(writer_->Start());
   if (upstream_ != nullptr) {
     EDGE_RETURN_IF_ERROR(upstream_->Start());
@@ -498,6 +505,8 @@ void Pipeline::Impl::ScoringLoop() {
   std::vector<Sample> batch;
   batch.reserve(kPopBatch);
   for (;;) {
+    scoring_beat_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    StallPoint("scoring");
     batch.clear();
     // Wake at least every 50 ms to close steps by the clock when inputs fall silent.
     const size_t n = ingest_.PopBatch(batch, kPopBatch, milliseconds(50));
@@ -787,6 +796,7 @@ void Pipeline::Impl::PublisherLoop() {
   uint64_t seen_connects = 0;
   std::unique_lock lock(publish_mu_);
   while (!publish_stop_) {
+    publisher_beat_ = std::chrono::steady_clock::now().time_since_epoch().count();
     publish_cv_.wait_for(lock, std::chrono::seconds(1),
                          [this] { return publish_stop_ || publish_wake_; });
     publish_wake_ = false;
@@ -934,6 +944,18 @@ void Pipeline::Impl::LogStatus() const {
   }
 }
 
+std::string Pipeline::Impl::Stuck(std::chrono::milliseconds limit) const {
+  using std::chrono::steady_clock;
+  const steady_clock::time_point now = steady_clock::now();
+  auto late = [&](steady_clock::rep beat) {
+    return now - steady_clock::time_point(steady_clock::duration(beat)) > limit;
+  };
+  if (scoring_thread_.joinable() && late(scoring_beat_.load())) return "scoring";
+  if (writer_ != nullptr && now - writer_->last_progress() > limit) return "storage writer";
+  if (publisher_thread_.joinable() && late(publisher_beat_.load())) return "publisher";
+  return "";
+}
+
 // ---- Pipeline ----
 
 Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -950,6 +972,7 @@ Status Pipeline::Start() { return impl_->Start(); }
 void Pipeline::Stop() { impl_->Stop(); }
 PipelineSnapshot Pipeline::Snapshot() const { return impl_->Snapshot(); }
 void Pipeline::LogStatus() const { impl_->LogStatus(); }
+std::string Pipeline::Stuck(std::chrono::milliseconds limit) const { return impl_->Stuck(limit); }
 
 std::string Pipeline::Summary() const {
   const PipelineSnapshot snap = Snapshot();

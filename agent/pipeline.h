@@ -102,6 +102,9 @@ class Pipeline {
   std::string Summary() const;
   // Logs every source's and stage's counters (the periodic status log).
   void LogStatus() const;
+  // For the systemd watchdog: the stage whose thread has not gone round its loop for longer
+  // than `limit` (scoring, storage writer, publisher), or "" when every one is progressing.
+  std::string Stuck(std::chrono::milliseconds limit) const;
 
   class Impl;
 

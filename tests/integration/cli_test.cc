@@ -2,7 +2,11 @@
 // check-config over the example configs and the bad-config corpus (golden messages), and the
 // daemon's start / stop life cycle with real signals.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -271,6 +275,84 @@ TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
     EXPECT_EQ(line[2], '>') << line;
   }
   EXPECT_GT(count, 3);
+}
+
+// What systemd sees of the agent: the datagrams on $NOTIFY_SOCKET, as a test-owned socket.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const fs::path& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~NotifySocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return bound_; }
+  const fs::path& path() const { return path_; }
+  // Every message received within `duration`, in order.
+  std::vector<std::string> Receive(std::chrono::milliseconds duration) {
+    std::vector<std::string> out;
+    const auto deadline = std::chrono::steady_clock::now() + duration;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return out;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) out.emplace_back(buf, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+int CountContaining(const std::vector<std::string>& messages, const std::string& needle) {
+  int n = 0;
+  for (const std::string& m : messages) n += m.find(needle) != std::string::npos;
+  return n;
+}
+
+// Under WatchdogSec=, the agent pings while its stages go round their loops, and stops pinging
+// when one is stuck (here the scoring thread, blocked by a test hook), so systemd restarts it.
+TEST(Run, WatchdogIsPingedOnlyWhileEveryStageProgresses) {
+  for (const bool stall : {false, true}) {
+    SCOPED_TRACE(stall ? "scoring stuck" : "healthy");
+    ScratchDir dir;
+    NotifySocket notify(dir.path() / "notify");
+    ASSERT_TRUE(notify.ok());
+    std::vector<std::pair<std::string, std::string>> env = {
+        {"NOTIFY_SOCKET", notify.path().string()}, {"WATCHDOG_USEC", "8000000"}};
+    if (stall) env.emplace_back("EDGE_TEST_STALL_AT", "scoring");
+    Subprocess agent(
+        {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+                  "--data-dir", (dir.path() / "data").string()},
+         .env = env,
+         .unset_env = {"WATCHDOG_PID"}});
+    const std::vector<std::string> first = notify.Receive(seconds(3));
+    ASSERT_EQ(CountContaining(first, "READY=1"), 1) << agent.Stderr();
+    // The stuck limit is half the interval (4 s): after it, a stuck stage means no pings.
+    notify.Receive(seconds(3));
+    const std::vector<std::string> later = notify.Receive(seconds(4));
+    if (stall) {
+      EXPECT_EQ(CountContaining(later, "WATCHDOG=1"), 0);
+      EXPECT_TRUE(agent.WaitForOutput("the scoring stage has made no progress", seconds(5)))
+          << agent.Stderr();
+      agent.Signal(SIGKILL);  // what systemd does when the pings stop
+      EXPECT_EQ(agent.Wait(seconds(5)), std::optional<int>(128 + SIGKILL));
+    } else {
+      EXPECT_GE(CountContaining(later, "WATCHDOG=1"), 3);
+      agent.Signal(SIGTERM);
+      EXPECT_EQ(agent.Wait(seconds(5)), std::optional<int>(0)) << agent.Stderr();
+    }
+  }
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ packages=(
   python3-torch python3-onnx python3-numpy python3-jsonschema
   # HTTPS model repository in tests
   nginx-light
+  dpkg-dev systemd init-system-helpers binutils strace  # the .deb and scripts/check-package.sh
 )
 
 missing=()

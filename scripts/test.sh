@@ -13,6 +13,10 @@ cmake -S "$root" -B "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_
 cmake --build "$root/build/test" -j "$jobs"
 echo "== tests"
 ctest --test-dir "$root/build/test" --output-on-failure -j "$jobs" --timeout 600
+# The .deb from this build: files, Depends, conffiles, dpkg install into a scratch root,
+# systemd-analyze verify and security (exposure <= 2.0) on the installed unit (issue #10).
+echo "== package"
+"$root/scripts/check-package.sh" "$root/build/test"
 
 echo "== build with ASan + UBSan"
 cmake -S "$root" -B "$root/build/asan" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \

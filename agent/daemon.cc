@@ -14,6 +14,7 @@
 #include "agent/cli.h"
 #include "agent/config_summary.h"
 #include "agent/data_dir.h"
+#include "agent/http_endpoint.h"
 #include "agent/pipeline.h"
 #include "agent/signals.h"
 #include "config/config_loader.h"
@@ -90,22 +91,38 @@ int RunDaemon(const RunOptions& options) {
     return kExitRuntimeFailure;
   }
 
-  sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
-  log->info("running; SIGTERM or SIGINT stops, SIGHUP re-reads {}", options.config_path);
-
   // The systemd watchdog (WatchdogSec=): pinged every tick while every pipeline stage is going
   // round its loop; a stuck stage withholds the pings, so that systemd restarts the agent.
   uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  // Half the interval, but never less than 3 s: the publisher's loop sleeps up to a second.
-  const auto stuck_limit =
-      std::max<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::microseconds(watchdog_usec / 2)),
-                                          std::chrono::seconds(3));
+  // Half the interval (10 s without a watchdog, for /health), but never less than 3 s: the
+  // publisher's loop sleeps up to a second.
+  const auto stuck_limit = std::max<std::chrono::milliseconds>(
+      watchdog ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::microseconds(watchdog_usec / 2))
+               : std::chrono::seconds(10),
+      std::chrono::seconds(3));
   if (watchdog) {
     log->info("systemd watchdog every {} ms; a stage stuck for {} ms stops the pings",
               watchdog_usec / 1000, stuck_limit.count());
   }
+
+  std::unique_ptr<HttpEndpoint> http;
+  if (!config->http.listen.empty()) {
+    StatusOr<std::unique_ptr<HttpEndpoint>> started =
+        HttpEndpoint::Start(config->http.listen, **pipeline, stuck_limit);
+    if (!started.ok()) {
+      log->critical("{}", started.status().message());
+      (*pipeline)->Stop();
+      return kExitRuntimeFailure;
+    }
+    http = std::move(*started);
+    log->info("serving /metrics and /health on http://{}", config->http.listen);
+  }
+
+  sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
+  log->info("running; SIGTERM or SIGINT stops, SIGHUP re-reads {}", options.config_path);
+
   RateLimitedLog rate_log(log, 1, std::chrono::minutes(1));
 
   auto next_status = std::chrono::steady_clock::now() + *status_interval;
@@ -146,6 +163,7 @@ int RunDaemon(const RunOptions& options) {
 
   sd_notify(0, "STOPPING=1");
   log->info("stopping");
+  http.reset();
   // The pipeline stops its stages in reverse start order; the data directory lock goes last.
   (*pipeline)->Stop();
   (*pipeline)->LogStatus();

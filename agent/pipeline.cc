@@ -86,6 +86,7 @@ struct DeploymentState {
     double last_score = 0.0;
     uint64_t windows_unscorable = 0;  // the assembler's count: every window, not every gap
     AlarmCounters alarms;
+    LatencyHistogram inference;
     // Set when the model changes (rare), so that strings are copied only then.
     std::string model;
     std::string model_version;  // empty: no model
@@ -567,7 +568,15 @@ void Pipeline::Impl::FlushGroup(ModelGroup& group) {
   const int64_t rows = static_cast<int64_t>(batch) * group.package.manifest.window;
   group.package.Normalize(group.raw.data(), group.input.data(), rows);
   inference::Model& model = *group.package.model;
+  const auto started = std::chrono::steady_clock::now();
   model.Run(group.input.data(), static_cast<int>(batch));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  {
+    std::lock_guard lock(snapshot_mu_);
+    for (size_t b = 0; b < batch; ++b)
+      deployments_[group.pending[b]].published.inference.Add(seconds);
+  }
   const float* scores = model.output(0);
   const int64_t k = model.outputs()[0].sample_size;
   for (size_t b = 0; b < batch; ++b) {
@@ -858,15 +867,19 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
   snap.storage_depth = storage.depth;
   snap.storage_dropped = storage.dropped;
   if (writer_ != nullptr) {
-    const storage::WriterStats w = writer_->stats();
-    snap.samples_committed = w.samples_committed;
-    snap.storage_paused = w.paused;
+    snap.writer = writer_->stats();
+    snap.samples_committed = snap.writer.samples_committed;
+    snap.storage_paused = snap.writer.paused;
   }
   if (storage_ != nullptr) {
     StatusOr<uint64_t> pending = storage_->outbox().Pending();
     snap.outbox_pending = pending.ok() ? *pending : 0;
   }
   snap.published = published_.load();
+  if (modbus_ != nullptr) snap.modbus = modbus_->stats();
+  if (mqtt_ != nullptr) snap.mqtt = mqtt_->stats();
+  if (sync_ != nullptr) snap.models = sync_->stats();
+  snap.upstream_configured = upstream_ != nullptr;
   snap.upstream_connected =
       upstream_ != nullptr && upstream_->stats().state == drivers::MqttConnectionState::kConnected;
   std::lock_guard lock(snapshot_mu_);
@@ -892,40 +905,37 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
     out.windows_unscorable = p.windows_unscorable;
     out.alarms_raised = p.alarms.raised;
     out.alarms_cleared = p.alarms.cleared;
+    out.inference = p.inference;
     snap.deployments.push_back(std::move(out));
   }
   return snap;
 }
 
 void Pipeline::Impl::LogStatus() const {
-  for (const drivers::ModbusDeviceStats& d : modbus_->stats()) {
+  const PipelineSnapshot snap = Snapshot();
+  for (const drivers::ModbusDeviceStats& d : snap.modbus) {
     log_->info(
         "modbus device {} ({}): {}, {} polls, {} samples, {} timeouts, {} exceptions, "
         "{} bad responses, {} connection errors, last latency {} us",
         d.device, d.endpoint, d.connected ? "connected" : "not connected", d.polls, d.samples,
         d.timeouts, d.exceptions, d.bad_responses, d.connection_errors, d.last_latency.count());
   }
-  if (mqtt_ != nullptr) {
-    for (const drivers::MqttSourceStats& s : mqtt_->stats()) {
-      log_->info(
-          "mqtt source {} ({}): {}, {} connects, {} connect failures, {} losses, {} messages, "
-          "{} samples, {} malformed, {} unmatched topics, {} queue drops",
-          s.source, s.broker, drivers::MqttConnectionStateName(s.connection.state),
-          s.connection.connects, s.connection.connect_failures, s.connection.connection_losses,
-          s.messages, s.samples, s.malformed, s.unmatched_topic, s.queue_drops);
-    }
+  for (const drivers::MqttSourceStats& m : snap.mqtt) {
+    log_->info(
+        "mqtt source {} ({}): {}, {} connects, {} connect failures, {} losses, {} messages, "
+        "{} samples, {} malformed, {} unmatched topics, {} queue drops",
+        m.source, m.broker, drivers::MqttConnectionStateName(m.connection.state),
+        m.connection.connects, m.connection.connect_failures, m.connection.connection_losses,
+        m.messages, m.samples, m.malformed, m.unmatched_topic, m.queue_drops);
   }
-  if (sync_ != nullptr) {
-    for (const ModelSyncStats& m : sync_->stats()) {
-      log_->info(
-          "model {}: {} installed; {} checks ({} unchanged, {} failed), {} installs, {} refusals, "
-          "{} rollbacks{}{}",
-          m.model, m.installed_version.empty() ? "none" : m.installed_version, m.checks,
-          m.not_modified, m.fetch_errors, m.installed, m.refused, m.rolled_back,
-          m.last_error.empty() ? "" : "; last problem: ", m.last_error);
-    }
+  for (const ModelSyncStats& m : snap.models) {
+    log_->info(
+        "model {}: {} installed; {} checks ({} unchanged, {} failed), {} installs, {} refusals, "
+        "{} rollbacks{}{}",
+        m.model, m.installed_version.empty() ? "none" : m.installed_version, m.checks,
+        m.not_modified, m.fetch_errors, m.installed, m.refused, m.rolled_back,
+        m.last_error.empty() ? "" : "; last problem: ", m.last_error);
   }
-  const PipelineSnapshot snap = Snapshot();
   log_->info(
       "queues: ingest depth {} dropped {}, storage depth {} dropped {}; {} samples committed{}; "
       "outbox {} pending, {} published, upstream {}",
@@ -954,6 +964,14 @@ std::string Pipeline::Impl::Stuck(std::chrono::milliseconds limit) const {
   if (writer_ != nullptr && now - writer_->last_progress() > limit) return "storage writer";
   if (publisher_thread_.joinable() && late(publisher_beat_.load())) return "publisher";
   return "";
+}
+
+void LatencyHistogram::Add(double seconds) {
+  size_t bucket = 0;
+  while (bucket < kBounds.size() && seconds > kBounds[bucket]) ++bucket;
+  ++counts[bucket];
+  sum_seconds += seconds;
+  ++count;
 }
 
 // ---- Pipeline ----

@@ -36,6 +36,7 @@
 // Thread-safety: Create/Start/Stop from the owner thread; Snapshot() from any thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -43,24 +44,41 @@
 #include <vector>
 
 #include "agent/alarm_engine.h"
+#include "agent/model_sync.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/status.h"
+#include "drivers/modbus_poller.h"
+#include "drivers/mqtt_source.h"
+#include "storage/sample_writer.h"
 
 namespace edge::agent {
+
+// Model run times, in buckets for a Prometheus histogram.
+struct LatencyHistogram {
+  // Upper bounds in seconds; one more bucket (+Inf) counts the rest.
+  static constexpr std::array<double, 12> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5};
+  std::array<uint64_t, kBounds.size() + 1> counts{};  // per bucket, not cumulative
+  double sum_seconds = 0.0;
+  uint64_t count = 0;
+
+  void Add(double seconds);
+};
 
 struct DeploymentSnapshot {
   std::string asset;
   std::string model;
   std::string model_version;  // empty: no model loaded
   std::string state;  // "ok", "warming_up", "stale", "missing", "bad", "no_model", "model_failed"
-  std::string state_input;    // the input at fault, if any
+  std::string state_input;  // the input at fault, if any
   AlarmState alarm = AlarmState::kNormal;
   double last_score = 0.0;
   uint64_t windows_scored = 0;
   uint64_t windows_unscorable = 0;
   uint64_t alarms_raised = 0;
   uint64_t alarms_cleared = 0;
+  LatencyHistogram inference;  // one model call per window (a batch's time for each of its rows)
 };
 
 struct PipelineSnapshot {
@@ -72,8 +90,13 @@ struct PipelineSnapshot {
   bool storage_paused = false;  // disk full or write errors: ingest paused
   uint64_t outbox_pending = 0;
   uint64_t published = 0;  // outbox messages confirmed by the broker
+  bool upstream_configured = false;
   bool upstream_connected = false;
   std::vector<DeploymentSnapshot> deployments;
+  std::vector<drivers::ModbusDeviceStats> modbus;
+  std::vector<drivers::MqttSourceStats> mqtt;
+  storage::WriterStats writer;
+  std::vector<ModelSyncStats> models;  // repository models
 };
 
 struct PipelineOptions {

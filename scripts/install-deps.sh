@@ -21,6 +21,7 @@ packages=(
   # HTTPS model repository in tests
   nginx-light
   dpkg-dev systemd init-system-helpers binutils strace  # the .deb and scripts/check-package.sh
+  python3-prometheus-client  # parses /metrics in tests
 )
 
 missing=()

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -36,7 +37,8 @@ CommandResult Agent(std::vector<std::string> args, const std::string& cwd = "") 
 // The examples name realistic plant addresses (10.x PLCs, *.plant.local). `run` really polls
 // them, and tests must never send traffic off this machine, so the daemon tests run a copy of
 // config/examples/ in which every Modbus `host:` is 127.0.0.1 (nothing listens on port 502
-// there: the connection is refused at once, which the agent survives and reports).
+// there: the connection is refused at once, which the agent survives and reports), and the
+// metrics endpoint listens on a free loopback port.
 fs::path LocalExamples(const ScratchDir& dir) {
   const fs::path copy = dir.path() / "examples";
   fs::copy(kSourceDir / "config/examples", copy, fs::copy_options::recursive);
@@ -47,6 +49,10 @@ fs::path LocalExamples(const ScratchDir& dir) {
       const size_t key = line.find_first_not_of(' ');
       if (key != std::string::npos && line.compare(key, 5, "host:") == 0) {
         line = line.substr(0, key) + "host: 127.0.0.1";
+      }
+      // The metrics endpoint on a free port, so that tests running at once do not collide.
+      if (key != std::string::npos && line.compare(key, 7, "listen:") == 0) {
+        line = line.substr(0, key) + "listen: 127.0.0.1:" + std::to_string(FreeLoopbackPort());
       }
       out += line + "\n";
     }
@@ -353,6 +359,47 @@ TEST(Run, WatchdogIsPingedOnlyWhileEveryStageProgresses) {
       EXPECT_EQ(agent.Wait(seconds(5)), std::optional<int>(0)) << agent.Stderr();
     }
   }
+}
+
+// GET /metrics is valid Prometheus text with the pipeline's figures; GET /health says 503 with
+// the reason while the upstream broker is unreachable (nothing listens on its port here).
+TEST(Run, ServesMetricsAndHealth) {
+  ScratchDir dir;
+  const int port = FreeLoopbackPort();
+  const fs::path config = dir.Write("agent.yaml", ReadFile(LocalExamples(dir) / "modbus-tcp.yaml") +
+                                                      "upstream:\n  broker: tcp://127.0.0.1:" +
+                                                      std::to_string(FreeLoopbackPort()) +
+                                                      "\n  topic_prefix: plant1\n");
+  std::string text = ReadFile(config);
+  text.replace(text.find("listen: 127.0.0.1:"),
+               text.find('\n', text.find("listen: 127.0.0.1:")) - text.find("listen: 127.0.0.1:"),
+               "listen: 127.0.0.1:" + std::to_string(port));
+  std::ofstream(config, std::ios::trunc) << text;
+  Subprocess agent({.argv = {kAgent, "run", "--config", config.string(), "--data-dir",
+                             (dir.path() / "data").string()}});
+  ASSERT_TRUE(agent.WaitForOutput("serving /metrics and /health", seconds(20))) << agent.Stderr();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  const CommandResult metrics = RunCommand(
+      {.argv = {EDGE_TEST_PYTHON, (kSourceDir / "tests/support/check_metrics.py").string(),
+                base + "/metrics"}});
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
+  EXPECT_NE(metrics.out.find("edge_modbus_connected{device=press-plc} 0"), std::string::npos)
+      << metrics.out;
+  EXPECT_NE(metrics.out.find("edge_upstream_connected{} 0"), std::string::npos);
+  EXPECT_NE(metrics.out.find("edge_agent_info{version="), std::string::npos);
+
+  const CommandResult health = RunCommand(
+      {.argv = {EDGE_TEST_PYTHON, "-c",
+                "import sys, urllib.request, urllib.error\n"
+                "try:\n  r = urllib.request.urlopen(sys.argv[1], timeout=10); print(r.status)\n"
+                "except urllib.error.HTTPError as e:\n  print(e.code); print(e.read().decode())\n",
+                base + "/health"}});
+  EXPECT_EQ(health.out.substr(0, 4), "503\n") << health.out << health.err;
+  EXPECT_NE(health.out.find("\"status\":\"failing\""), std::string::npos) << health.out;
+  EXPECT_NE(health.out.find("the upstream broker is not connected"), std::string::npos);
+  EXPECT_NE(health.out.find("modbus device press-plc is not connected"), std::string::npos);
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(seconds(5)), std::optional<int>(0)) << agent.Stderr();
 }
 
 }  // namespace

@@ -1,0 +1,263 @@
+#include "agent/metrics.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+namespace edge::agent {
+namespace {
+
+// A label value as the text format wants it: backslash, double quote and newline escaped.
+std::string Escape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// Writes one metric family: its HELP and TYPE, then the samples given by the callback.
+class Writer {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  // `labels`: already formatted `k="v",k2="v2"` (escaped), or empty.
+  void Sample(std::string_view name, std::string_view labels, double value) {
+    if (labels.empty()) {
+      fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
+    } else {
+      fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
+    }
+  }
+  template <typename T, typename Labels, typename Value>
+  void Each(std::string_view name, std::string_view type, std::string_view help,
+            const std::vector<T>& items, Labels labels, Value value) {
+    Family(name, type, help);
+    for (const T& item : items) Sample(name, labels(item), static_cast<double>(value(item)));
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string Label(std::string_view key, std::string_view value) {
+  return fmt::format("{}=\"{}\"", key, Escape(value));
+}
+
+}  // namespace
+
+std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_version) {
+  Writer w;
+  w.Family("edge_agent_info", "gauge", "The agent's version (always 1).");
+  w.Sample("edge_agent_info", Label("version", agent_version), 1);
+
+  // Modbus devices.
+  using drivers::ModbusDeviceStats;
+  const auto device = [](const ModbusDeviceStats& d) { return Label("device", d.device); };
+  w.Each("edge_modbus_connected", "gauge", "1 while the device's connection is open.", snap.modbus,
+         device, [](const ModbusDeviceStats& d) { return d.connected ? 1 : 0; });
+  w.Each("edge_modbus_polls_total", "counter", "Poll cycles run.", snap.modbus, device,
+         [](const ModbusDeviceStats& d) { return d.polls; });
+  w.Each("edge_modbus_requests_total", "counter", "Read requests sent.", snap.modbus, device,
+         [](const ModbusDeviceStats& d) { return d.requests; });
+  w.Each("edge_modbus_timeouts_total", "counter", "Requests without an answer in time.",
+         snap.modbus, device, [](const ModbusDeviceStats& d) { return d.timeouts; });
+  w.Each("edge_modbus_exceptions_total", "counter", "Modbus exception responses.", snap.modbus,
+         device, [](const ModbusDeviceStats& d) { return d.exceptions; });
+  w.Each("edge_modbus_bad_responses_total", "counter", "Malformed answers.", snap.modbus, device,
+         [](const ModbusDeviceStats& d) { return d.bad_responses; });
+  w.Each("edge_modbus_connection_errors_total", "counter",
+         "Connections that broke and connects that failed.", snap.modbus, device,
+         [](const ModbusDeviceStats& d) { return d.connection_errors; });
+  w.Each("edge_modbus_missed_slots_total", "counter",
+         "Poll slots skipped because a poll overran its period.", snap.modbus, device,
+         [](const ModbusDeviceStats& d) { return d.missed_slots; });
+  w.Each("edge_modbus_samples_total", "counter", "Samples read and queued.", snap.modbus, device,
+         [](const ModbusDeviceStats& d) { return d.samples; });
+  w.Each("edge_modbus_samples_dropped_total", "counter", "Samples the full queue refused.",
+         snap.modbus, device, [](const ModbusDeviceStats& d) { return d.samples_dropped; });
+  w.Each("edge_modbus_last_latency_seconds", "gauge", "Round trip of the last answered request.",
+         snap.modbus, device, [](const ModbusDeviceStats& d) {
+           return std::chrono::duration<double>(d.last_latency).count();
+         });
+
+  // MQTT sources.
+  using drivers::MqttSourceStats;
+  const auto source = [](const MqttSourceStats& s) { return Label("source", s.source); };
+  w.Each("edge_mqtt_source_connected", "gauge", "1 while the source's broker connection is up.",
+         snap.mqtt, source, [](const MqttSourceStats& s) {
+           return s.connection.state == drivers::MqttConnectionState::kConnected ? 1 : 0;
+         });
+  w.Each("edge_mqtt_source_messages_total", "counter", "Messages received.", snap.mqtt, source,
+         [](const MqttSourceStats& s) { return s.messages; });
+  w.Each("edge_mqtt_source_samples_total", "counter", "Samples taken from messages and queued.",
+         snap.mqtt, source, [](const MqttSourceStats& s) { return s.samples; });
+  w.Each("edge_mqtt_source_malformed_total", "counter", "Payloads dropped as malformed.", snap.mqtt,
+         source, [](const MqttSourceStats& s) { return s.malformed; });
+  w.Each("edge_mqtt_source_queue_drops_total", "counter", "Samples the full queue refused.",
+         snap.mqtt, source, [](const MqttSourceStats& s) { return s.queue_drops; });
+  w.Each("edge_mqtt_source_connection_losses_total", "counter", "Established connections lost.",
+         snap.mqtt, source,
+         [](const MqttSourceStats& s) { return s.connection.connection_losses; });
+
+  // Queues and storage.
+  w.Family("edge_queue_depth", "gauge", "Samples waiting in a queue.");
+  w.Sample("edge_queue_depth", Label("queue", "ingest"), static_cast<double>(snap.ingest_depth));
+  w.Sample("edge_queue_depth", Label("queue", "storage"), static_cast<double>(snap.storage_depth));
+  w.Family("edge_queue_dropped_total", "counter", "Samples a full queue refused.");
+  w.Sample("edge_queue_dropped_total", Label("queue", "ingest"),
+           static_cast<double>(snap.ingest_dropped));
+  w.Sample("edge_queue_dropped_total", Label("queue", "storage"),
+           static_cast<double>(snap.storage_dropped));
+  const storage::WriterStats& st = snap.writer;
+  w.Family("edge_storage_samples_committed_total", "counter",
+           "Samples committed to samples.db (its rate is the SQLite write rate).");
+  w.Sample("edge_storage_samples_committed_total", "", static_cast<double>(st.samples_committed));
+  w.Family("edge_storage_commits_total", "counter", "Transactions committed to samples.db.");
+  w.Sample("edge_storage_commits_total", "", static_cast<double>(st.commits));
+  w.Family("edge_storage_commit_failures_total", "counter", "Transactions rolled back.");
+  w.Sample("edge_storage_commit_failures_total", "", static_cast<double>(st.commit_failures));
+  w.Family("edge_storage_disk_full_total", "counter", "Commits refused for a full disk.");
+  w.Sample("edge_storage_disk_full_total", "", static_cast<double>(st.disk_full_events));
+  w.Family("edge_storage_paused", "gauge", "1 while storage is failing and ingest is paused.");
+  w.Sample("edge_storage_paused", "", st.paused ? 1 : 0);
+  w.Family("edge_storage_size_bytes", "gauge", "Live size of samples.db at the last check.");
+  w.Sample("edge_storage_size_bytes", "", static_cast<double>(st.live_bytes));
+  w.Family("edge_storage_last_commit_seconds", "gauge", "Duration of the last commit.");
+  w.Sample("edge_storage_last_commit_seconds", "",
+           std::chrono::duration<double>(st.last_commit_duration).count());
+
+  // Upstream and the outbox.
+  w.Family("edge_upstream_connected", "gauge", "1 while the upstream broker connection is up.");
+  w.Sample("edge_upstream_connected", "", snap.upstream_connected ? 1 : 0);
+  w.Family("edge_outbox_pending", "gauge", "Messages in the outbox not yet acknowledged.");
+  w.Sample("edge_outbox_pending", "", static_cast<double>(snap.outbox_pending));
+  w.Family("edge_outbox_published_total", "counter", "Outbox messages acknowledged (PUBACK).");
+  w.Sample("edge_outbox_published_total", "", static_cast<double>(snap.published));
+
+  // Deployments.
+  const auto asset = [](const DeploymentSnapshot& d) { return Label("asset", d.asset); };
+  w.Each(
+      "edge_deployment_model_info", "gauge", "The model a deployment runs (always 1).",
+      snap.deployments,
+      [](const DeploymentSnapshot& d) {
+        return Label("asset", d.asset) + "," + Label("model", d.model) + "," +
+               Label("version", d.model_version);
+      },
+      [](const DeploymentSnapshot&) { return 1; });
+  w.Each(
+      "edge_deployment_state", "gauge",
+      "1 for the deployment's data-quality state (ok, warming_up, stale, missing, bad, "
+      "no_model, model_failed).",
+      snap.deployments,
+      [](const DeploymentSnapshot& d) {
+        return Label("asset", d.asset) + "," + Label("state", d.state);
+      },
+      [](const DeploymentSnapshot&) { return 1; });
+  w.Each("edge_deployment_windows_scored_total", "counter", "Windows scored.", snap.deployments,
+         asset, [](const DeploymentSnapshot& d) { return d.windows_scored; });
+  w.Each("edge_deployment_windows_unscorable_total", "counter",
+         "Windows that could not be scored (stale, missing or bad inputs).", snap.deployments,
+         asset, [](const DeploymentSnapshot& d) { return d.windows_unscorable; });
+  w.Each("edge_deployment_score", "gauge", "The last window's score.", snap.deployments, asset,
+         [](const DeploymentSnapshot& d) { return d.last_score; });
+  w.Each("edge_deployment_alarm_raised", "gauge", "1 while the deployment's alarm is raised.",
+         snap.deployments, asset,
+         [](const DeploymentSnapshot& d) { return d.alarm == AlarmState::kRaised ? 1 : 0; });
+  w.Each("edge_deployment_alarms_raised_total", "counter", "Alarms raised.", snap.deployments,
+         asset, [](const DeploymentSnapshot& d) { return d.alarms_raised; });
+  w.Each("edge_deployment_alarms_cleared_total", "counter", "Alarms cleared.", snap.deployments,
+         asset, [](const DeploymentSnapshot& d) { return d.alarms_cleared; });
+  w.Family("edge_inference_seconds", "histogram", "Time of the model call that scored a window.");
+  for (const DeploymentSnapshot& d : snap.deployments) {
+    const LatencyHistogram& h = d.inference;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.counts.size(); ++i) {
+      cumulative += h.counts[i];
+      const std::string le = i < LatencyHistogram::kBounds.size()
+                                 ? fmt::format("{}", LatencyHistogram::kBounds[i])
+                                 : "+Inf";
+      w.Sample("edge_inference_seconds_bucket", Label("asset", d.asset) + "," + Label("le", le),
+               static_cast<double>(cumulative));
+    }
+    w.Sample("edge_inference_seconds_sum", Label("asset", d.asset), h.sum_seconds);
+    w.Sample("edge_inference_seconds_count", Label("asset", d.asset), static_cast<double>(h.count));
+  }
+
+  // Model sync.
+  const auto model = [](const ModelSyncStats& m) { return Label("model", m.model); };
+  w.Each(
+      "edge_model_installed_info", "gauge",
+      "The installed version of a repository model (always 1; version empty when none).",
+      snap.models,
+      [](const ModelSyncStats& m) {
+        return Label("model", m.model) + "," + Label("version", m.installed_version);
+      },
+      [](const ModelSyncStats&) { return 1; });
+  w.Each("edge_model_sync_checks_total", "counter", "latest.json requests.", snap.models, model,
+         [](const ModelSyncStats& m) { return m.checks; });
+  w.Each("edge_model_sync_fetch_errors_total", "counter",
+         "Repository unreachable or answering garbage.", snap.models, model,
+         [](const ModelSyncStats& m) { return m.fetch_errors; });
+  w.Each("edge_model_sync_installs_total", "counter", "Versions installed.", snap.models, model,
+         [](const ModelSyncStats& m) { return m.installed; });
+  w.Each("edge_model_sync_refusals_total", "counter", "Versions refused.", snap.models, model,
+         [](const ModelSyncStats& m) { return m.refused; });
+  w.Each("edge_model_sync_rollbacks_total", "counter", "Versions rolled back.", snap.models, model,
+         [](const ModelSyncStats& m) { return m.rolled_back; });
+  return w.Take();
+}
+
+Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage) {
+  Health h;
+  if (!stuck_stage.empty()) h.problems.push_back("the " + stuck_stage + " stage is stuck");
+  if (snap.storage_paused) {
+    h.problems.push_back("storage is failing (disk full or write errors): ingest is paused");
+  }
+  if (snap.upstream_configured && !snap.upstream_connected) {
+    h.problems.push_back(
+        fmt::format("the upstream broker is not connected ({} messages wait in the outbox)",
+                    snap.outbox_pending));
+  }
+  for (const drivers::ModbusDeviceStats& d : snap.modbus) {
+    if (!d.connected) h.warnings.push_back("modbus device " + d.device + " is not connected");
+  }
+  for (const drivers::MqttSourceStats& s : snap.mqtt) {
+    if (s.connection.state != drivers::MqttConnectionState::kConnected) {
+      h.warnings.push_back("mqtt source " + s.source + " is not connected");
+    }
+  }
+  for (const DeploymentSnapshot& d : snap.deployments) {
+    if (d.state != "ok") {
+      h.warnings.push_back(fmt::format("deployment {} is not scoring: {}{}", d.asset, d.state,
+                                       d.state_input.empty() ? "" : " (" + d.state_input + ")"));
+    }
+  }
+  return h;
+}
+
+std::string HealthJson(const Health& health) {
+  return nlohmann::ordered_json{{"status", health.ok() ? "ok" : "failing"},
+                                {"problems", health.problems},
+                                {"warnings", health.warnings}}
+      .dump();
+}
+
+}  // namespace edge::agent

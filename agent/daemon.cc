@@ -40,6 +40,81 @@ std::optional<config::AgentConfig> LoadOrReport(const std::string& path) {
   return std::move(result.config);
 }
 
+// The pipeline and the HTTP endpoint that reads it, started and stopped together.
+struct Running {
+  std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<HttpEndpoint> http;
+
+  Status Start(const config::AgentConfig& config, std::chrono::milliseconds stuck_limit) {
+    EDGE_ASSIGN_OR_RETURN(pipeline, Pipeline::Create(config));
+    if (Status s = pipeline->Start(); !s.ok()) {
+      pipeline->Stop();
+      pipeline.reset();
+      return s;
+    }
+    if (!config.http.listen.empty()) {
+      StatusOr<std::unique_ptr<HttpEndpoint>> started =
+          HttpEndpoint::Start(config.http.listen, *pipeline, stuck_limit);
+      if (!started.ok()) {
+        Stop();
+        return started.status();
+      }
+      http = std::move(*started);
+      GetLogger("agent")->info("serving /metrics and /health on http://{}", config.http.listen);
+    }
+    return Status::Ok();
+  }
+
+  // Every stage drains before the next one closes: samples in the queues are committed, alarms
+  // stay in the outbox. Nothing accepted is lost.
+  void Stop() {
+    http.reset();
+    if (pipeline != nullptr) {
+      pipeline->Stop();
+      pipeline->LogStatus();
+      pipeline.reset();
+    }
+  }
+};
+
+// SIGHUP: the file is parsed and validated into a fresh configuration. If it is invalid, or
+// changes what cannot change while running (the data directory), the running one stays. If it
+// is valid, the pipeline is stopped (draining every queue into storage and the outbox) and
+// started again with it; if the new one cannot start (a model package that does not load, a
+// port in use), the previous configuration is started again. Returns an error only if neither
+// starts.
+Status Reload(const RunOptions& options, config::AgentConfig& current, Running& running,
+              std::chrono::milliseconds stuck_limit) {
+  auto log = GetLogger("agent");
+  config::LoadResult reloaded = config::LoadConfigFile(options.config_path);
+  if (!reloaded.ok()) {
+    for (const config::Diagnostic& d : reloaded.errors) log->error("{}", d.ToString());
+    log->error("reload: {} is invalid; keeping the running configuration", options.config_path);
+    return Status::Ok();
+  }
+  config::AgentConfig next = std::move(*reloaded.config);
+  if (!options.data_dir.empty()) next.gateway.data_dir = options.data_dir;
+  if (!options.log_level.empty()) next.gateway.log_level = options.log_level;
+  if (next.gateway.data_dir != current.gateway.data_dir) {
+    log->error(
+        "reload: gateway.data_dir changes from {} to {}, which needs a restart; keeping the "
+        "running configuration",
+        current.gateway.data_dir, next.gateway.data_dir);
+    return Status::Ok();
+  }
+  log->info("reload: {} is valid; restarting the pipeline with it", options.config_path);
+  running.Stop();
+  if (Status s = running.Start(next, stuck_limit); !s.ok()) {
+    log->error("reload: the new configuration does not start: {}; going back to the previous one",
+               s.message());
+    return running.Start(current, stuck_limit);
+  }
+  LogConfiguration(next, *log);
+  current = std::move(next);
+  log->info("reload: applied");
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunDaemon(const RunOptions& options) {
@@ -80,17 +155,6 @@ int RunDaemon(const RunOptions& options) {
 
   LogConfiguration(*config, *log);
 
-  StatusOr<std::unique_ptr<Pipeline>> pipeline = Pipeline::Create(*config);
-  if (!pipeline.ok()) {
-    log->critical("{}", pipeline.status().message());
-    return pipeline.status().ExitCode();
-  }
-  if (Status s = (*pipeline)->Start(); !s.ok()) {
-    log->critical("{}", s.message());
-    (*pipeline)->Stop();
-    return kExitRuntimeFailure;
-  }
-
   // The systemd watchdog (WatchdogSec=): pinged every tick while every pipeline stage is going
   // round its loop; a stuck stage withholds the pings, so that systemd restarts the agent.
   uint64_t watchdog_usec = 0;
@@ -107,29 +171,20 @@ int RunDaemon(const RunOptions& options) {
               watchdog_usec / 1000, stuck_limit.count());
   }
 
-  std::unique_ptr<HttpEndpoint> http;
-  if (!config->http.listen.empty()) {
-    StatusOr<std::unique_ptr<HttpEndpoint>> started =
-        HttpEndpoint::Start(config->http.listen, **pipeline, stuck_limit);
-    if (!started.ok()) {
-      log->critical("{}", started.status().message());
-      (*pipeline)->Stop();
-      return kExitRuntimeFailure;
-    }
-    http = std::move(*started);
-    log->info("serving /metrics and /health on http://{}", config->http.listen);
+  Running running;
+  if (Status s = running.Start(*config, stuck_limit); !s.ok()) {
+    log->critical("{}", s.message());
+    return s.ExitCode();
   }
-
   sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
   log->info("running; SIGTERM or SIGINT stops, SIGHUP re-reads {}", options.config_path);
 
   RateLimitedLog rate_log(log, 1, std::chrono::minutes(1));
-
   auto next_status = std::chrono::steady_clock::now() + *status_interval;
   for (;;) {
     const SignalEvent event = signals.Wait(kMainLoopTick);
     if (watchdog) {
-      const std::string stuck = (*pipeline)->Stuck(stuck_limit);
+      const std::string stuck = running.pipeline->Stuck(stuck_limit);
       if (stuck.empty()) {
         sd_notify(0, "WATCHDOG=1");
       } else {
@@ -140,33 +195,25 @@ int RunDaemon(const RunOptions& options) {
       }
     }
     if (std::chrono::steady_clock::now() >= next_status) {
-      (*pipeline)->LogStatus();
-      sd_notifyf(0, "STATUS=%s", (*pipeline)->Summary().c_str());
+      running.pipeline->LogStatus();
+      sd_notifyf(0, "STATUS=%s", running.pipeline->Summary().c_str());
       next_status += *status_interval;
     }
     if (event == SignalEvent::kStop) break;
     if (event == SignalEvent::kReload) {
       sd_notify(0, "RELOADING=1");
-      config::LoadResult reloaded = config::LoadConfigFile(options.config_path);
-      if (!reloaded.ok()) {
-        for (const config::Diagnostic& d : reloaded.errors) log->error("{}", d.ToString());
-        log->error("reload: {} is invalid; keeping the running configuration", options.config_path);
-      } else {
-        log->warn(
-            "reload: {} is valid, but applying a new configuration without a restart "
-            "is not supported by this build; restart the service to apply it",
-            options.config_path);
+      if (Status s = Reload(options, *config, running, stuck_limit); !s.ok()) {
+        log->critical("{}", s.message());
+        return s.ExitCode();
       }
-      sd_notify(0, "READY=1");
+      sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
     }
   }
 
   sd_notify(0, "STOPPING=1");
   log->info("stopping");
-  http.reset();
   // The pipeline stops its stages in reverse start order; the data directory lock goes last.
-  (*pipeline)->Stop();
-  (*pipeline)->LogStatus();
+  running.Stop();
   log->info("stopped");
   return 0;
 }

@@ -68,6 +68,18 @@ struct ModelGroup {
     return int64_t{package.manifest.window} *
            static_cast<int64_t>(package.manifest.features.size());
   }
+
+  // A (new) model to score with, its buffers sized for a full batch.
+  void SetPackage(inference::ModelPackage p, std::optional<Timestamp> probation) {
+    package = std::move(p);
+    probation_until = probation;
+    failed = false;
+    const size_t rows = static_cast<size_t>(package.model->max_batch());
+    raw.resize(rows * static_cast<size_t>(window_values()));
+    input.resize(raw.size());
+    pending.reserve(rows);
+    pending_end.reserve(rows);
+  }
 };
 
 struct DeploymentState {
@@ -280,14 +292,8 @@ Status Pipeline::Impl::LoadModels() {
 ModelGroup& Pipeline::Impl::AddGroup(inference::ModelPackage package, std::string repository_model,
                                      std::optional<Timestamp> probation_until) {
   auto group = std::make_unique<ModelGroup>();
-  group->package = std::move(package);
   group->repository_model = std::move(repository_model);
-  group->probation_until = probation_until;
-  const size_t rows = static_cast<size_t>(group->package.model->max_batch());
-  group->raw.resize(rows * static_cast<size_t>(group->window_values()));
-  group->input.resize(group->raw.size());
-  group->pending.reserve(rows);
-  group->pending_end.reserve(rows);
+  group->SetPackage(std::move(package), probation_until);
   groups_.push_back(std::move(group));
   return *groups_.back();
 }
@@ -637,12 +643,7 @@ void Pipeline::Impl::ApplyInstalls() {
     }
     if (group != nullptr) {
       FlushGroup(*group);
-      group->package = std::move(loaded.package);
-      group->probation_until = loaded.probation_until;
-      group->failed = false;
-      const size_t rows = static_cast<size_t>(group->package.model->max_batch());
-      group->raw.resize(rows * static_cast<size_t>(group->window_values()));
-      group->input.resize(group->raw.size());
+      group->SetPackage(std::move(loaded.package), loaded.probation_until);
     } else {
       group = &AddGroup(std::move(loaded.package), name, loaded.probation_until);
     }

@@ -59,12 +59,18 @@ int RunCommandLine(int argc, char** argv) {
   check->callback([&] { exit_code = CheckConfig(check_path); });
 
   // predict
-  std::string model_dir, input_csv, output_csv;
+  PredictOptions predict_options;
   CLI::App* predict = app.add_subcommand("predict", "Score a CSV offline with a model package");
-  predict->add_option("--model", model_dir, "Model package directory")->required();
-  predict->add_option("--input", input_csv, "Input CSV (header row; , or ; separated)")->required();
-  predict->add_option("--output", output_csv, "Output CSV (default: standard output)");
-  predict->callback([&] { exit_code = RunPredict(model_dir, input_csv, output_csv); });
+  predict->add_option("--model", predict_options.model_dir, "Model package directory")->required();
+  predict
+      ->add_option("--input", predict_options.input_csv, "Input CSV (header row; , or ; separated)")
+      ->required();
+  predict->add_option("--output", predict_options.output_csv,
+                      "Output CSV (default: standard output)");
+  predict->add_option("--alarm", predict_options.alarm,
+                      "RAISE,CLEAR[,THRESHOLD]: add an alarm column (0/1) per window, decided by "
+                      "the daemon's alarm rule (threshold default: the manifest's)");
+  predict->callback([&] { exit_code = RunPredict(predict_options); });
 
   // model keygen | pack | verify | publish
   CLI::App* model = app.add_subcommand("model", "Build, sign, verify and publish model packages");

@@ -6,10 +6,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <vector>
 
+#include "agent/alarm_engine.h"
 #include "agent/cli.h"
 #include "core/status.h"
 #include "inference/model_package.h"
@@ -135,11 +137,50 @@ Status ReadCsv(const std::string& path, const std::vector<std::string>& features
   return Status::Ok();
 }
 
+// --alarm RAISE,CLEAR[,THRESHOLD]. The threshold is left alone when the spec has none.
+Status ParseAlarmSpec(const std::string& spec, AlarmSettings& settings, bool& has_threshold) {
+  const std::vector<std::string_view> parts = Split(spec, ',');
+  const std::string where = "--alarm '" + spec + "': ";
+  if (parts.size() != 2 && parts.size() != 3) {
+    return Status::InvalidArgument(where + "expected RAISE,CLEAR or RAISE,CLEAR,THRESHOLD");
+  }
+  int* counts[2] = {&settings.raise_after, &settings.clear_after};
+  const char* names[2] = {"RAISE", "CLEAR"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string_view p = parts[static_cast<size_t>(i)];
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), *counts[i]);
+    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || *counts[i] < 1) {
+      return Status::InvalidArgument(where + names[i] + " '" + std::string(p) +
+                                     "' is not a whole number of windows >= 1");
+    }
+  }
+  has_threshold = parts.size() == 3;
+  if (has_threshold) {
+    const std::string_view p = parts[2];
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), settings.threshold);
+    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() ||
+        !std::isfinite(settings.threshold)) {
+      return Status::InvalidArgument(where + "THRESHOLD '" + std::string(p) +
+                                     "' is not a finite number");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-int RunPredict(const std::string& model_dir, const std::string& input_csv,
-               const std::string& output_csv) {
-  StatusOr<inference::ModelPackage> loaded = inference::LoadModelPackage(model_dir);
+int RunPredict(const PredictOptions& options) {
+  const std::string& input_csv = options.input_csv;
+  const std::string& output_csv = options.output_csv;
+  AlarmSettings alarm_settings;
+  bool alarm_threshold_given = false;
+  if (!options.alarm.empty()) {
+    if (Status s = ParseAlarmSpec(options.alarm, alarm_settings, alarm_threshold_given); !s.ok()) {
+      std::fprintf(stderr, "edge-agent predict: %s\n", s.message().c_str());
+      return kExitBadInput;
+    }
+  }
+  StatusOr<inference::ModelPackage> loaded = inference::LoadModelPackage(options.model_dir);
   if (!loaded.ok()) {
     std::fprintf(stderr, "edge-agent predict: %s\n", loaded.status().message().c_str());
     return kExitBadInput;
@@ -147,6 +188,20 @@ int RunPredict(const std::string& model_dir, const std::string& input_csv,
   inference::ModelPackage& pkg = *loaded;
   inference::Model& model = *pkg.model;
   const inference::Manifest& m = pkg.manifest;
+  std::optional<AlarmEngine> alarm;
+  if (!options.alarm.empty()) {
+    if (!alarm_threshold_given) {
+      if (!m.has_threshold) {
+        std::fprintf(stderr,
+                     "edge-agent predict: --alarm '%s': no THRESHOLD given, and %s/manifest.json "
+                     "has no output.threshold\n",
+                     options.alarm.c_str(), options.model_dir.c_str());
+        return kExitBadInput;
+      }
+      alarm_settings.threshold = m.threshold;
+    }
+    alarm.emplace(alarm_settings);
+  }
 
   CsvData csv;
   if (Status s = ReadCsv(input_csv, m.features, csv); !s.ok()) {
@@ -164,6 +219,7 @@ int RunPredict(const std::string& model_dir, const std::string& input_csv,
   } else {
     for (int64_t i = 0; i < k; ++i) out += (i > 0 ? ",score_" : "score_") + std::to_string(i);
   }
+  if (alarm) out += ",alarm";
   out += "\n";
 
   std::vector<int64_t> ends;
@@ -193,6 +249,12 @@ int RunPredict(const std::string& model_dir, const std::string& input_csv,
       for (int64_t i = 0; i < k; ++i) {
         std::snprintf(number, sizeof number, ",%.9g", static_cast<double>(scores[b * k + i]));
         out += number;
+      }
+      if (alarm) {
+        // The daemon's rule on the daemon's score (the first value of output 0). The window end
+        // is not needed here: only the state is printed.
+        alarm->OnScore(static_cast<double>(scores[b * k]), Timestamp{});
+        out += alarm->state() == AlarmState::kRaised ? ",1" : ",0";
       }
       out += "\n";
     }

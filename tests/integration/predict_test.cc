@@ -334,5 +334,162 @@ TEST_F(PredictTest, BadCsvInputIsRefusedWithFileLineAndColumn) {
   }
 }
 
+// The alarm column of `--alarm RAISE,CLEAR[,THRESHOLD]`, recomputed here from the printed scores
+// with the rule of DESIGN §3 (raised after RAISE consecutive scores strictly above the threshold,
+// cleared after CLEAR consecutive scores at or below it).
+std::vector<int> ExpectedAlarms(const std::vector<double>& scores, double threshold, int raise,
+                                int clear) {
+  std::vector<int> out;
+  bool raised = false;
+  int above = 0, below = 0;
+  for (double s : scores) {
+    if (s > threshold) {
+      ++above;
+      below = 0;
+    } else {
+      ++below;
+      above = 0;
+    }
+    if (!raised && above >= raise) raised = true;
+    if (raised && below >= clear) raised = false;
+    out.push_back(raised ? 1 : 0);
+  }
+  return out;
+}
+
+struct ScoredRows {
+  std::vector<double> scores;
+  std::vector<int> alarms;
+};
+
+// The column of the score the alarm rule reads: `score`, or `score_0` when output 0 has several.
+size_t FirstScoreColumn(const std::vector<std::string>& header) {
+  for (size_t c = 0; c < header.size(); ++c) {
+    if (header[c] == "score" || header[c] == "score_0") return c;
+  }
+  ADD_FAILURE() << "no score column";
+  return 0;
+}
+
+ScoredRows ParseAlarmOutput(const std::string& text) {
+  const auto rows = ParseCsv(text);
+  ScoredRows out;
+  EXPECT_FALSE(rows.empty());
+  if (rows.empty()) return out;
+  EXPECT_EQ(rows[0].back(), "alarm");
+  const size_t column = FirstScoreColumn(rows[0]);
+  for (size_t r = 1; r < rows.size(); ++r) {
+    out.scores.push_back(std::stod(rows[r][column]));
+    out.alarms.push_back(std::stoi(rows[r].back()));
+  }
+  return out;
+}
+
+TEST_F(PredictTest, AlarmColumnFollowsTheDaemonsRule) {
+  const fs::path m = ModelDirs().front();
+  // The reference input forwards, backwards and forwards again, so that the scores rise and fall.
+  ScratchDir work;
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(ReadFile(m / "input.csv"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) lines.push_back(line);
+    }
+  }
+  ASSERT_GE(lines.size(), 2u);
+  std::string text = lines[0] + "\n";
+  for (size_t i = 1; i < lines.size(); ++i) text += lines[i] + "\n";
+  for (size_t i = lines.size() - 1; i >= 1; --i) text += lines[i] + "\n";
+  for (size_t i = 1; i < lines.size(); ++i) text += lines[i] + "\n";
+  const fs::path input = work.Write("there-and-back.csv", text);
+  // The threshold: halfway between the two middle scores, so that the alarm both rises and clears
+  // and no score equals it.
+  const CommandResult plain = Predict(m, input);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  std::vector<double> sorted;
+  const auto plain_rows = ParseCsv(plain.out);
+  ASSERT_FALSE(plain_rows.empty());
+  const size_t column = FirstScoreColumn(plain_rows[0]);
+  for (size_t r = 1; r < plain_rows.size(); ++r) sorted.push_back(std::stod(plain_rows[r][column]));
+  ASSERT_GE(sorted.size(), 20u);
+  std::sort(sorted.begin(), sorted.end());
+  const double threshold = (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+  ASSERT_LT(sorted[sorted.size() / 2 - 1], sorted[sorted.size() / 2]);
+  char spec[64];
+  std::snprintf(spec, sizeof spec, "2,3,%.9g", threshold);
+
+  const CommandResult r = RunCommand({.argv = {kAgent, "predict", "--model", m.string(), "--input",
+                                               input.string(), "--alarm", spec}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ScoredRows got = ParseAlarmOutput(r.out);
+  ASSERT_EQ(got.scores.size(), sorted.size());
+  const std::vector<int> want = ExpectedAlarms(got.scores, threshold, 2, 3);
+  EXPECT_EQ(got.alarms, want);
+  int raises = 0, clears = 0;
+  for (size_t i = 1; i < want.size(); ++i) {
+    raises += want[i] == 1 && want[i - 1] == 0;
+    clears += want[i] == 0 && want[i - 1] == 1;
+  }
+  EXPECT_GE(raises, 1) << "the test data should raise the alarm at least once";
+  EXPECT_GE(clears, 1) << "the test data should clear the alarm at least once";
+  // The score columns are those of the run without --alarm.
+  EXPECT_EQ(r.out.substr(r.out.find('\n')), [&] {
+    std::string expected;
+    std::istringstream in(plain.out);
+    std::string line;
+    std::getline(in, line);
+    size_t i = 0;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      expected += "\n" + line + "," + std::to_string(want[i++]);
+    }
+    return expected + "\n";
+  }());
+}
+
+TEST_F(PredictTest, AlarmThresholdDefaultsToTheManifests) {
+  const fs::path m = ModelDirs().front();
+  ASSERT_NE(ReadFile(m / "manifest.json").find("\"threshold\": 0.5"), std::string::npos);
+  auto run = [&](const std::string& spec) {
+    return RunCommand({.argv = {kAgent, "predict", "--model", m.string(), "--input",
+                                (m / "input.csv").string(), "--alarm", spec}});
+  };
+  const CommandResult from_manifest = run("1,1");
+  ASSERT_EQ(from_manifest.exit_code, 0) << from_manifest.err;
+  const ScoredRows got = ParseAlarmOutput(from_manifest.out);
+  EXPECT_EQ(got.alarms, ExpectedAlarms(got.scores, 0.5, 1, 1));
+  const CommandResult given = run("1,1,0.5");
+  ASSERT_EQ(given.exit_code, 0) << given.err;
+  EXPECT_EQ(from_manifest.out, given.out);
+
+  // No threshold anywhere: refused, naming the manifest. With one given: fine.
+  ScratchDir work;
+  const fs::path pkg = CopyPackage(m, work);
+  WriteFile(pkg / "manifest.json",
+            ReplaceFirst(ReadFile(pkg / "manifest.json"), "\"threshold\": 0.5", ""));
+  auto run_copy = [&](const std::string& spec) {
+    return RunCommand({.argv = {kAgent, "predict", "--model", pkg.string(), "--input",
+                                (pkg / "input.csv").string(), "--alarm", spec}});
+  };
+  ExpectBadInput(run_copy("1,1"), (pkg / "manifest.json").string(), "has no output.threshold",
+                 "no threshold");
+  const CommandResult with_threshold = run_copy("1,1,0.5");
+  ASSERT_EQ(with_threshold.exit_code, 0) << with_threshold.err;
+  EXPECT_EQ(with_threshold.out, given.out);
+}
+
+TEST_F(PredictTest, BadAlarmSpecIsRefused) {
+  const fs::path m = ModelDirs().front();
+  for (const std::string spec : {"3", "0,10", "3,-1", "a,10", "3,10,x", "3,10,nan", "3,10,1,2"}) {
+    const CommandResult r =
+        RunCommand({.argv = {kAgent, "predict", "--model", m.string(), "--input",
+                             (m / "input.csv").string(), "--alarm", spec}});
+    EXPECT_EQ(r.exit_code, 2) << spec << ": " << r.err;
+    EXPECT_NE(r.err.find("--alarm '" + spec + "'"), std::string::npos) << spec << ": " << r.err;
+    EXPECT_EQ(r.out, "") << spec;
+  }
+}
+
 }  // namespace
 }  // namespace edge::testing

@@ -195,8 +195,7 @@ int RunDaemon(const RunOptions& options) {
       }
     }
     if (std::chrono::steady_clock::now() >= next_status) {
-      running.pipeline->LogStatus();
-      sd_notifyf(0, "STATUS=%s", running.pipeline->Summary().c_str());
+      sd_notifyf(0, "STATUS=%s", running.pipeline->LogStatus().c_str());
       next_status += *status_interval;
     }
     if (event == SignalEvent::kStop) break;

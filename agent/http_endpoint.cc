@@ -35,6 +35,12 @@ StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& l
         "http.listen {}: cannot listen there (in use, or not an address of this machine)", listen));
   }
   endpoint->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  // httplib's stop() does nothing until the listening thread has marked the server running, so
+  // a stop right after the start (a SIGTERM during start-up) would leave it listening for good.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server.is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return endpoint;
 }
 

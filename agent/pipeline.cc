@@ -125,7 +125,7 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink, public ModelSync
   Status Start();
   void Stop();
   PipelineSnapshot Snapshot() const;
-  void LogStatus() const;
+  std::string LogStatus() const;
   std::string Stuck(std::chrono::milliseconds limit) const;
 
   // WindowAssembler::Sink, on the scoring thread.
@@ -912,7 +912,7 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
   return snap;
 }
 
-void Pipeline::Impl::LogStatus() const {
+std::string Pipeline::Impl::LogStatus() const {
   const PipelineSnapshot snap = Snapshot();
   for (const drivers::ModbusDeviceStats& d : snap.modbus) {
     log_->info(
@@ -953,6 +953,14 @@ void Pipeline::Impl::LogStatus() const {
         d.state_input.empty() ? "" : " (" + d.state_input + ")", AlarmStateName(d.alarm),
         d.last_score, d.windows_scored, d.windows_unscorable);
   }
+  int raised = 0, scoring = 0;
+  for (const DeploymentSnapshot& d : snap.deployments) {
+    raised += d.alarm == AlarmState::kRaised;
+    scoring += d.state == "ok";
+  }
+  return fmt::format("{} samples stored, {}/{} deployments scoring, {} alarms raised, outbox {}",
+                     snap.samples_committed, scoring, snap.deployments.size(), raised,
+                     snap.outbox_pending);
 }
 
 std::string Pipeline::Impl::Stuck(std::chrono::milliseconds limit) const {
@@ -990,19 +998,7 @@ StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(const config::AgentConfig& 
 Status Pipeline::Start() { return impl_->Start(); }
 void Pipeline::Stop() { impl_->Stop(); }
 PipelineSnapshot Pipeline::Snapshot() const { return impl_->Snapshot(); }
-void Pipeline::LogStatus() const { impl_->LogStatus(); }
+std::string Pipeline::LogStatus() const { return impl_->LogStatus(); }
 std::string Pipeline::Stuck(std::chrono::milliseconds limit) const { return impl_->Stuck(limit); }
-
-std::string Pipeline::Summary() const {
-  const PipelineSnapshot snap = Snapshot();
-  int raised = 0, scoring = 0;
-  for (const DeploymentSnapshot& d : snap.deployments) {
-    raised += d.alarm == AlarmState::kRaised;
-    scoring += d.state == "ok";
-  }
-  return fmt::format("{} samples stored, {}/{} deployments scoring, {} alarms raised, outbox {}",
-                     snap.samples_committed, scoring, snap.deployments.size(), raised,
-                     snap.outbox_pending);
-}
 
 }  // namespace edge::agent

@@ -121,10 +121,9 @@ class Pipeline {
   void Stop();  // idempotent
 
   PipelineSnapshot Snapshot() const;
-  // One line for logs and sd_notify STATUS=.
-  std::string Summary() const;
-  // Logs every source's and stage's counters (the periodic status log).
-  void LogStatus() const;
+  // Logs every source's and stage's counters (the periodic status log) and returns a one-line
+  // summary of them for sd_notify STATUS=; one snapshot serves both.
+  std::string LogStatus() const;
   // For the systemd watchdog: the stage whose thread has not gone round its loop for longer
   // than `limit` (scoring, storage writer, publisher), or "" when every one is progressing.
   std::string Stuck(std::chrono::milliseconds limit) const;

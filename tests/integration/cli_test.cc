@@ -173,8 +173,8 @@ TEST(Run, EveryExampleStartsAndStopsCleanlyOnSigterm) {
     ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << example << "\n" << agent.Stderr();
     EXPECT_TRUE(fs::exists(data.path() / "data/agent.lock"));
     agent.Signal(SIGTERM);
-    std::optional<int> status = agent.Wait(seconds(1));
-    ASSERT_TRUE(status.has_value()) << example << ": still running 1 s after SIGTERM";
+    std::optional<int> status = agent.Wait(seconds(5));
+    ASSERT_TRUE(status.has_value()) << example << ": still running 5 s after SIGTERM";
     EXPECT_EQ(*status, 0) << agent.Stderr();
     EXPECT_NE(agent.Stderr().find("stopped"), std::string::npos);
   }
@@ -188,7 +188,7 @@ TEST(Run, StopsOnSigint) {
                 "--data-dir", data.path().string()}});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   agent.Signal(SIGINT);
-  std::optional<int> status = agent.Wait(seconds(1));
+  std::optional<int> status = agent.Wait(seconds(5));
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(*status, 0);
 }
@@ -224,7 +224,7 @@ TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
   EXPECT_NE(second.err.find("in use by another edge-agent"), std::string::npos) << second.err;
   EXPECT_TRUE(first.running()) << "the first agent must be unaffected";
   first.Signal(SIGTERM);
-  EXPECT_EQ(first.Wait(seconds(1)), std::optional<int>(0));
+  EXPECT_EQ(first.Wait(seconds(5)), std::optional<int>(0));
 }
 
 TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
@@ -259,7 +259,7 @@ TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
       << agent.Stderr();
   EXPECT_TRUE(agent.running());
   agent.Signal(SIGTERM);
-  EXPECT_EQ(agent.Wait(seconds(1)), std::optional<int>(0));
+  EXPECT_EQ(agent.Wait(seconds(5)), std::optional<int>(0));
 }
 
 // Under systemd (JOURNAL_STREAM set) every line carries a syslog priority prefix for journald.
@@ -272,7 +272,7 @@ TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
        .stderr_as_journal = true});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   agent.Signal(SIGTERM);
-  ASSERT_EQ(agent.Wait(seconds(1)), std::optional<int>(0));
+  ASSERT_EQ(agent.Wait(seconds(5)), std::optional<int>(0));
   std::istringstream lines(agent.Stderr());
   std::string line;
   int count = 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/crash_point.h"
@@ -134,7 +135,7 @@ Status ModelStore::Commit(const fs::path& staging, const ModelVersion& v, Timest
   }
   EDGE_RETURN_IF_ERROR(PointLink(kCurrent, v.ToString()));
   CrashPoint("swap");
-  const ModelVersion highest = before.highest && *before.highest > v ? *before.highest : v;
+  const ModelVersion highest = std::max(before.highest.value_or(v), v);
   EDGE_RETURN_IF_ERROR(WriteState(highest, now, std::nullopt));
   Clean();
   return Status::Ok();
@@ -150,7 +151,7 @@ StatusOr<std::optional<ModelVersion>> ModelStore::RollBack(const ModelVersion& b
     fs::remove(dir_ / kCurrent, ec);
   }
   if (ec) return IoError(dir_, "cannot remove a link", ec);
-  const ModelVersion highest = before.highest && *before.highest > bad ? *before.highest : bad;
+  const ModelVersion highest = std::max(before.highest.value_or(bad), bad);
   const State state = ReadState(dir_ / kState);
   EDGE_RETURN_IF_ERROR(WriteState(highest, state.installed_at.value_or(Timestamp{}), bad));
   Clean();

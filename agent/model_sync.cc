@@ -9,7 +9,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <set>
 #include <thread>
 
 #include "agent/model_store.h"
@@ -376,15 +375,14 @@ void ModelSync::Impl::Sync(Entry& e) {
 
   log_->info("model {}: version {} is available; installing", name, v);
   Attempt attempt = Install(e, *version);
-  std::error_code ec;
-  fs::remove_all(e.store.dir() / (".staging-" + v), ec);
+  e.store.Clean();  // what a failed attempt staged
   switch (attempt.kind) {
     case Attempt::kInstalled:
       log_->info("model {}: version {} installed and running", name, v);
       Report(e, v, ModelResult::kInstalled, "");
       break;
     case Attempt::kRetry:
-      e.etag.clear();  // so that the next poll tries again even if latest.json is unchanged
+      e.etag.clear();       // so that the next poll tries again even if latest.json is unchanged
       if (cancel_) return;  // stopping: not an outcome
       log_->warn("model {}: version {} not installed: {}; retrying at the next poll", name, v,
                  attempt.reason);

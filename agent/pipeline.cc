@@ -18,6 +18,7 @@
 #include "core/bounded_queue.h"
 #include "core/crash_point.h"
 #include "core/file_util.h"
+#include "core/heartbeat.h"
 #include "core/logging.h"
 #include "core/rate_limited_log.h"
 #include "core/tag_registry.h"
@@ -199,9 +200,9 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink, public ModelSync
   std::atomic<uint64_t> in_flight_{0};
   std::atomic<uint64_t> published_{0};
 
-  // Loop heartbeats (steady_clock ticks) for the watchdog.
-  std::atomic<std::chrono::steady_clock::rep> scoring_beat_{0};
-  std::atomic<std::chrono::steady_clock::rep> publisher_beat_{0};
+  // Loop heartbeats for the watchdog.
+  Heartbeat scoring_beat_;
+  Heartbeat publisher_beat_;
 
   mutable std::mutex snapshot_mu_;
   bool stopped_ = false;
@@ -211,6 +212,11 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink, public ModelSync
 };
 
 namespace {
+
+// A deployment that runs repository model `model` (rather than a local package).
+bool RunsRepositoryModel(const config::Deployment& d, const std::string& model) {
+  return d.package.empty() && d.model == model;
+}
 
 // The threshold `d` scores with if it runs `m`, or why `m` cannot serve `d`: every manifest
 // feature needs a tag, no configured input may be unknown to the model, and a threshold must
@@ -281,7 +287,7 @@ Status Pipeline::Impl::LoadModels() {
     }
     ModelGroup& group = AddGroup(std::move(loaded->package), name, loaded->probation_until);
     for (size_t i = 0; i < deployments_.size(); ++i) {
-      if (deployments_[i].config.package.empty() && deployments_[i].config.model == name) {
+      if (RunsRepositoryModel(deployments_[i].config, name)) {
         EDGE_RETURN_IF_ERROR(SetUpDeployment(i, group));
       }
     }
@@ -468,7 +474,8 @@ Status Pipeline::Impl::RebuildWindow(DeploymentState& d, storage::SampleReader& 
 
 Status Pipeline::Impl::Start() {
   started_ = clock_.Now();
-  scoring_beat_ = publisher_beat_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  scoring_beat_.Beat();
+  publisher_beat_.Beat();
   EDGE_RETURN_IF_ERROR(writer_->Start());
   if (upstream_ != nullptr) {
     EDGE_RETURN_IF_ERROR(upstream_->Start());
@@ -512,7 +519,7 @@ void Pipeline::Impl::ScoringLoop() {
   std::vector<Sample> batch;
   batch.reserve(kPopBatch);
   for (;;) {
-    scoring_beat_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    scoring_beat_.Beat();
     StallPoint("scoring");
     batch.clear();
     // Wake at least every 50 ms to close steps by the clock when inputs fall silent.
@@ -649,7 +656,7 @@ void Pipeline::Impl::ApplyInstalls() {
     }
     for (size_t i = 0; i < deployments_.size(); ++i) {
       DeploymentState& d = deployments_[i];
-      if (!d.config.package.empty() || d.config.model != name) continue;
+      if (!RunsRepositoryModel(d.config, name)) continue;
       const inference::WindowAssembler* before = d.assembler.get();
       if (Status s = SetUpDeployment(i, *group); !s.ok()) {
         // Model sync checked the fit before installing; this is a defect, not an input error.
@@ -669,7 +676,7 @@ void Pipeline::Impl::ApplyInstalls() {
 
 Status Pipeline::Impl::CheckFits(const std::string& model, const inference::Manifest& manifest) {
   for (const DeploymentState& d : deployments_) {
-    if (d.config.package.empty() && d.config.model == model) {
+    if (RunsRepositoryModel(d.config, model)) {
       EDGE_RETURN_IF_ERROR(FitDeployment(d.config, manifest).status());
     }
   }
@@ -806,7 +813,7 @@ void Pipeline::Impl::PublisherLoop() {
   uint64_t seen_connects = 0;
   std::unique_lock lock(publish_mu_);
   while (!publish_stop_) {
-    publisher_beat_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    publisher_beat_.Beat();
     publish_cv_.wait_for(lock, std::chrono::seconds(1),
                          [this] { return publish_stop_ || publish_wake_; });
     publish_wake_ = false;
@@ -964,14 +971,9 @@ std::string Pipeline::Impl::LogStatus() const {
 }
 
 std::string Pipeline::Impl::Stuck(std::chrono::milliseconds limit) const {
-  using std::chrono::steady_clock;
-  const steady_clock::time_point now = steady_clock::now();
-  auto late = [&](steady_clock::rep beat) {
-    return now - steady_clock::time_point(steady_clock::duration(beat)) > limit;
-  };
-  if (scoring_thread_.joinable() && late(scoring_beat_.load())) return "scoring";
-  if (writer_ != nullptr && now - writer_->last_progress() > limit) return "storage writer";
-  if (publisher_thread_.joinable() && late(publisher_beat_.load())) return "publisher";
+  if (scoring_thread_.joinable() && scoring_beat_.Age() > limit) return "scoring";
+  if (writer_ != nullptr && writer_->heartbeat().Age() > limit) return "storage writer";
+  if (publisher_thread_.joinable() && publisher_beat_.Age() > limit) return "publisher";
   return "";
 }
 

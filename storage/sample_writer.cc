@@ -138,7 +138,7 @@ void SampleWriter::Run() {
   next_age_retention_ = steady_clock::now();
   bool paused = false;
   for (;;) {
-    progress_.store(steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    heartbeat_.Beat();
     const bool stopping = stop_.requested();
     if (!stopping) {
       // Never block longer than kStopPoll in the queue: Stop() does not wake the queue's waiters.

@@ -49,6 +49,7 @@
 #include "config/config.h"
 #include "core/bounded_queue.h"
 #include "core/clock.h"
+#include "core/heartbeat.h"
 #include "core/rate_limited_log.h"
 #include "core/sample.h"
 #include "core/stop_signal.h"
@@ -115,10 +116,7 @@ class SampleWriter {
   WriterStats stats() const;
   // When the writer thread last went round its loop (at least every 50 ms while it is not
   // stuck in a commit): the daemon's watchdog checks it.
-  std::chrono::steady_clock::time_point last_progress() const {
-    return std::chrono::steady_clock::time_point(
-        std::chrono::steady_clock::duration(progress_.load(std::memory_order_relaxed)));
-  }
+  const Heartbeat& heartbeat() const { return heartbeat_; }
 
  private:
   // One tag's newest chunk, kept so that small commits can grow it in place.
@@ -138,8 +136,7 @@ class SampleWriter {
   void MapNewTags();
 
   void Run();
-  std::atomic<std::chrono::steady_clock::rep> progress_{
-      std::chrono::steady_clock::now().time_since_epoch().count()};
+  Heartbeat heartbeat_;
   Status Commit();
   Status WriteTag(size_t tag, const Sample* first, size_t count);
   Status InsertChunk(size_t tag, const Sample* first, size_t count, size_t* taken);

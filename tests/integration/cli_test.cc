@@ -2,10 +2,7 @@
 // check-config over the example configs and the bad-config corpus (golden messages), and the
 // daemon's start / stop life cycle with real signals.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +16,7 @@
 
 #include "tests/drivers/peer_process.h"
 #include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort
+#include "tests/support/notify_socket.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -284,49 +282,6 @@ TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
     EXPECT_EQ(line[2], '>') << line;
   }
   EXPECT_GT(count, 3);
-}
-
-// What systemd sees of the agent: the datagrams on $NOTIFY_SOCKET, as a test-owned socket.
-class NotifySocket {
- public:
-  explicit NotifySocket(const fs::path& path) : path_(path) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-    bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~NotifySocket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return bound_; }
-  const fs::path& path() const { return path_; }
-  // Every message received within `duration`, in order.
-  std::vector<std::string> Receive(std::chrono::milliseconds duration) {
-    std::vector<std::string> out;
-    const auto deadline = std::chrono::steady_clock::now() + duration;
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return out;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) out.emplace_back(buf, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  fs::path path_;
-  int fd_ = -1;
-  bool bound_ = false;
-};
-
-int CountContaining(const std::vector<std::string>& messages, const std::string& needle) {
-  int n = 0;
-  for (const std::string& m : messages) n += m.find(needle) != std::string::npos;
-  return n;
 }
 
 // Under WatchdogSec=, the agent pings while its stages go round their loops, and stops pinging

@@ -44,7 +44,10 @@ constexpr uint64_t kMaxInFlight = 512;
 // The alarm state of every deployment survives a restart, so that a restart neither forgets a
 // raised alarm (it would never be cleared) nor raises it again: <data_dir>/alarm_state.json,
 // {"<asset>": {"state": "raised", "peak_score": 0.93}, ...}, rewritten durably after each
-// transition (transitions are rare), after the transition's message is in the outbox.
+// transition (transitions are rare), after the transition's message is in the outbox. At start
+// the outbox's alarm history, committed with the message itself, overrides it (LoadAlarmState);
+// the file still holds the states of a gateway without upstream, and of assets whose last
+// transition has left the history.
 fs::path AlarmStatePath(const std::string& data_dir) {
   return fs::path(data_dir) / "alarm_state.json";
 }
@@ -737,39 +740,60 @@ void Pipeline::Impl::OnTransition(DeploymentState& d, const AlarmTransition& t) 
   log_->warn("alarm {} for {}: score {:.4g} (peak {:.4g}, threshold {:.4g}) at window end {}",
              AlarmStateName(t.state), d.config.asset, t.score, t.peak_score, d.threshold,
              FormatRfc3339Millis(t.window_end));
-  if (!config_.upstream) return;
-  const std::string topic =
-      AlarmTopic(config_.upstream->topic_prefix, config_.gateway.id, d.config.asset);
-  StatusOr<uint64_t> seq = storage_->outbox().AppendAlarm(topic, [&message](uint64_t s) {
-    message.seq = s;
-    return AlarmPayload(message);
-  });
-  if (!seq.ok()) {
-    // The outbox keeps a reserve for exactly this; failing here means the disk is full beyond it.
-    rate_log_.Error("outbox-append", "alarm for {} could not be stored: {}", d.config.asset,
-                    seq.status().message());
-  } else {
-    WakePublisher();
+  if (config_.upstream) {
+    const std::string topic =
+        AlarmTopic(config_.upstream->topic_prefix, config_.gateway.id, d.config.asset);
+    StatusOr<uint64_t> seq = storage_->outbox().AppendAlarm(topic, [&message](uint64_t s) {
+      message.seq = s;
+      return AlarmPayload(message);
+    });
+    if (!seq.ok()) {
+      // The outbox keeps a reserve for exactly this; failing here means the disk is full beyond it.
+      rate_log_.Error("outbox-append", "alarm for {} could not be stored: {}", d.config.asset,
+                      seq.status().message());
+    } else {
+      CrashPoint("alarm-queued");  // committed, alarm_state.json not rewritten yet
+      WakePublisher();
+    }
   }
   SaveAlarmState();
 }
 
 std::map<std::string, std::pair<AlarmState, double>> Pipeline::Impl::LoadAlarmState() {
   std::map<std::string, std::pair<AlarmState, double>> saved;
+  nlohmann::json doc = nlohmann::json::object();
   const fs::path path = AlarmStatePath(config_.gateway.data_dir);
   std::error_code ec;
-  if (!fs::exists(path, ec)) return saved;
-  StatusOr<std::string> text = ReadFileToString(path, 1 << 20);
-  const nlohmann::json doc =
-      text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-  if (!doc.is_object()) {
-    log_->error("{}: unreadable; every alarm starts cleared", path.string());
-    return saved;
+  if (fs::exists(path, ec)) {
+    StatusOr<std::string> text = ReadFileToString(path, 1 << 20);
+    doc = text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    if (!doc.is_object()) {
+      log_->error("{}: unreadable; alarm states come from the alarm history only", path.string());
+      doc = nlohmann::json::object();
+    }
   }
   for (const auto& [asset, entry] : doc.items()) {
     if (!entry.is_object() || !entry.contains("state") || !entry["state"].is_string()) continue;
     const double peak = entry.value("peak_score", 0.0);
     saved[asset] = {entry["state"] == "raised" ? AlarmState::kRaised : AlarmState::kNormal, peak};
+  }
+  // The alarm history is committed in the same transaction as the outbox row, so it is the last
+  // word: a transition delivered (or queued) just before a kill, before alarm-state.json was
+  // rewritten, must not be raised a second time after the restart.
+  storage::Outbox& outbox = storage_->outbox();
+  StatusOr<std::vector<storage::OutboxMessage>> history =
+      outbox.AlarmHistory(outbox.history_rows());
+  if (!history.ok()) {
+    log_->error("alarm history: {}; alarm states come from {} only", history.status().message(),
+                path.string());
+    return saved;
+  }
+  for (const storage::OutboxMessage& m : *history) {
+    const nlohmann::json alarm = nlohmann::json::parse(m.payload, nullptr, false);
+    if (!alarm.is_object() || !alarm.contains("asset") || !alarm["asset"].is_string()) continue;
+    saved[alarm["asset"].get<std::string>()] = {
+        alarm.value("state", "") == "raised" ? AlarmState::kRaised : AlarmState::kNormal,
+        alarm.value("peak_score", 0.0)};
   }
   return saved;
 }

@@ -26,6 +26,13 @@
 //   outbox_seq(id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER)
 //   alarm_history(seq INTEGER PRIMARY KEY, topic TEXT, payload TEXT, created_us INTEGER)
 //
+// Damaged rows: SQLite keeps no checksums, so a flipped bit (or a hand edit) can leave a row
+// that no broker would take. A row whose seq is below 1, whose topic is not a non-empty text
+// that is a valid MQTT topic name (UTF-8, no NUL, '+' or '#', at most 65535 bytes), whose qos is
+// not an integer 0..2 or whose payload is NULL is skipped by every read, logged and counted once
+// (damaged_rows()), and left in the file for inspection. It can neither stop the messages behind
+// it (ReadAfter's limit counts the messages it returns) nor reach the publisher.
+//
 // Thread-safety: all methods are safe from any thread (the alarm engine appends while the
 // publisher reads and confirms); one mutex (mu_) serialises use of the connection.
 #pragma once
@@ -34,8 +41,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/sample.h"
@@ -86,19 +95,27 @@ class Outbox {
   // The number the next Append will get.
   [[nodiscard]] StatusOr<uint64_t> NextSeq();
 
+  // Damaged rows the reads have skipped so far, each counted once.
+  uint64_t damaged_rows();
+
   const std::string& path() const { return db_.path(); }
+  size_t history_rows() const { return history_rows_; }
 
  private:
   Outbox(SqliteDb db, size_t history_rows) : db_(std::move(db)), history_rows_(history_rows) {}
   [[nodiscard]] StatusOr<uint64_t> Insert(
       std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload, int qos,
       bool retained, bool history);
-  // Rows of (seq, topic, payload, qos, retained, created_us). REQUIRES: mu_ held.
-  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadMessages(Statement& stmt);
+  // Up to `limit` rows of (seq, topic, payload, qos, retained, created_us, sound), where sound is
+  // 1 if the SQLite types are right; damaged rows of `table` are skipped. REQUIRES: mu_ held.
+  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadMessages(Statement& stmt,
+                                                                  std::string_view table,
+                                                                  size_t limit);
 
   std::mutex mu_;
   SqliteDb db_;  // guarded by mu_
   const size_t history_rows_;
+  std::set<std::pair<std::string, int64_t>> damaged_;  // guarded by mu_: (table, seq) skipped
 };
 
 // Sets pragmas and creates the outbox schema (used by Open; exposed for OpenWithRecovery).

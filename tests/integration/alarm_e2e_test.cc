@@ -128,6 +128,7 @@ models:
     - asset: pump1
       package: {pkg}
       inputs: {{pressure: pump1.pressure}}
+      max_input_age: 5s
       alarm: {{raise_after: 3, clear_after: 3}}
     - asset: pump2
       package: {pkg}
@@ -154,9 +155,11 @@ models:
         << modbus_strerror(errno);
   }
 
-  std::unique_ptr<Subprocess> StartAgent() {
+  std::unique_ptr<Subprocess> StartAgent(
+      std::vector<std::pair<std::string, std::string>> env = {}) {
     auto agent = std::make_unique<Subprocess>(SubprocessOptions{
-        .argv = {kAgent, "run", "--config", config_.string(), "--status-interval", "1s"}});
+        .argv = {kAgent, "run", "--config", config_.string(), "--status-interval", "1s"},
+        .env = std::move(env)});
     EXPECT_TRUE(agent->WaitForOutput("running;", seconds(20))) << agent->Stderr();
     return agent;
   }
@@ -308,18 +311,19 @@ TEST_F(AlarmEndToEnd, SigkillLosesNoCommittedAlarmAndSeqKeepsIncreasing) {
   // retained offline status.
   ASSERT_TRUE(sub_->WaitFor("\"state\":\"offline\"", seconds(20))) << sub_->Received();
   const std::string received = sub_->Received();
+
+  // Still in the fault range across the restart: the alarm stays raised, no second "raised".
+  agent = StartAgent();
+  EXPECT_TRUE(agent->WaitForOutput("stays raised", seconds(5))) << agent->Stderr();
+  // Windows are rebuilt from storage (pump1's max_input_age, 5 s, reaches back past the kill),
+  // so scoring resumes at once.
+  EXPECT_NE(agent->Stderr().find("deployment pump1: rebuilt"), std::string::npos)
+      << agent->Stderr();
   const size_t will = received.rfind("plant1/line3-pc1/status {\"state\":\"offline\"");
   ASSERT_NE(will, std::string::npos) << received;
   const size_t start = will + sizeof("plant1/line3-pc1/status");
   ExpectValid("status.schema.json",
               {json::parse(received.substr(start, received.find('\n', will) - start))}, dir_);
-
-  // Still in the fault range across the restart: the alarm stays raised, no second "raised".
-  agent = StartAgent();
-  EXPECT_TRUE(agent->WaitForOutput("stays raised", seconds(5))) << agent->Stderr();
-  // Windows are rebuilt from storage, so scoring resumes at once.
-  EXPECT_NE(agent->Stderr().find("deployment pump1: rebuilt"), std::string::npos)
-      << agent->Stderr();
   SetPressure(0.1f);
   // The killed agent may not have recorded the broker's acknowledgement of the raised alarm; then
   // it sends that alarm again, with the same seq, which subscribers drop.
@@ -333,6 +337,29 @@ TEST_F(AlarmEndToEnd, SigkillLosesNoCommittedAlarmAndSeqKeepsIncreasing) {
   for (const json& a : Alarms(*sub_)) {
     EXPECT_TRUE(a["seq"] == alarms[0]["seq"] || a["seq"] == alarms[1]["seq"]) << a.dump();
   }
+}
+
+// The alarm is committed to the outbox, then alarm_state.json is rewritten: a kill between the two
+// must neither lose the alarm nor raise it a second time after the restart.
+TEST_F(AlarmEndToEnd, KilledBetweenQueueingAnAlarmAndSavingItsStateItIsRaisedOnce) {
+  std::unique_ptr<Subprocess> agent = StartAgent({{"EDGE_TEST_CRASH_AT", "alarm-queued"}});
+  ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20)));
+  std::this_thread::sleep_for(milliseconds(600));
+  SetPressure(0.9f);
+  ASSERT_EQ(agent->Wait(seconds(10)), 128 + SIGKILL) << agent->Stderr();
+
+  agent = StartAgent();
+  EXPECT_TRUE(agent->WaitForOutput("stays raised", seconds(5))) << agent->Stderr();
+  ASSERT_TRUE(WaitForAlarms(1, seconds(10))) << agent->Stderr();  // delivered from the outbox
+  SetPressure(0.1f);
+  ASSERT_TRUE(WaitUntil([&] { return UniqueBySeq(Alarms(*sub_)).size() >= 2; }, seconds(10)))
+      << sub_->Received() << agent->Stderr();
+  std::this_thread::sleep_for(milliseconds(300));
+  const std::vector<json> alarms = UniqueBySeq(Alarms(*sub_));
+  ASSERT_EQ(alarms.size(), 2u) << sub_->Received();
+  EXPECT_EQ(alarms[0]["state"], "raised");
+  EXPECT_EQ(alarms[1]["state"], "cleared");
+  EXPECT_EQ(agent->Stderr().find("alarm raised"), std::string::npos) << agent->Stderr();
 }
 
 TEST_F(AlarmEndToEnd, SilentPlcStopsScoringShowsTheDataStateAndRaisesNothing) {

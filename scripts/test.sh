@@ -12,7 +12,11 @@ echo "== build (warnings are errors)"
 cmake -S "$root" -B "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_WERROR=ON >/dev/null
 cmake --build "$root/build/test" -j "$jobs"
 echo "== tests"
-ctest --test-dir "$root/build/test" --output-on-failure -j "$jobs" --timeout 600
+ctest --test-dir "$root/build/test" --output-on-failure -j "$jobs" --timeout 600 -LE reliability
+# The fault-injection suite's quick profile (issue #11): one test at a time, since several of its
+# figures are timings; prints the table of figures.
+echo "== reliability (quick profile)"
+"$root/scripts/reliability.sh" quick "$root/build/test"
 # The .deb from this build: files, Depends, conffiles, dpkg install into a scratch root,
 # systemd-analyze verify and security (exposure <= 2.0) on the installed unit (issue #10).
 echo "== package"
@@ -25,7 +29,10 @@ cmake --build "$root/build/asan" -j "$jobs"
 echo "== tests under ASan + UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir "$root/build/asan" --output-on-failure -j "$jobs" --timeout 900
+# Not under the sanitizers: the reliability suite (timings; the binary is the one tested above)
+# and the demo and training tests, which exercise Python scripts around the same agent code.
+ctest --test-dir "$root/build/asan" --output-on-failure -j "$jobs" --timeout 900 \
+  -LE reliability -E '^(DemoTest|TrainTest)\.'
 
 echo "== fuzz targets (clang, libFuzzer + ASan + UBSan, bounded time)"
 "$root/scripts/fuzz.sh"

@@ -13,37 +13,16 @@
 #include "storage/storage.h"
 #include "tests/storage/test_util.h"
 #include "tests/support/test_files.h"
+#include "tests/support/tmpfs_mount.h"
 
 namespace edge::storage {
 namespace {
 
 namespace fs = std::filesystem;
 using edge::testing::ScratchDir;
+using edge::testing::TmpfsMount;
 using testing::At;
 using testing::IntegrityCheck;
-
-// A tmpfs of `size` bytes at `dir`, unmounted on destruction. mounted() is false when this
-// process may not mount (not root, or no CAP_SYS_ADMIN in a container).
-class TmpfsMount {
- public:
-  TmpfsMount(const fs::path& dir, size_t size) : dir_(dir) {
-    fs::create_directories(dir);
-    const std::string opts = "size=" + std::to_string(size);
-    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
-  }
-  ~TmpfsMount() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool Grow(size_t size) {
-    const std::string opts = "size=" + std::to_string(size);
-    return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, opts.c_str()) == 0;
-  }
-  bool mounted() const { return mounted_; }
-
- private:
-  fs::path dir_;
-  bool mounted_ = false;
-};
 
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::seconds timeout) {
@@ -121,7 +100,7 @@ TEST(DiskFull, IngestPausesOutboxKeepsWorkingAndEverythingRecovers) {
 
   // Space returns.
   if (use_tmpfs) {
-    ASSERT_TRUE(tmpfs.Grow(256 << 20));
+    ASSERT_TRUE(tmpfs.Resize(256 << 20));
   } else {
     SqliteDb db = std::move(SqliteDb::Open((*storage)->samples_path(), {})).value();
     ASSERT_TRUE(db.Exec("DELETE FROM chunk WHERE id < (SELECT max(id) - 10 FROM chunk)").ok());

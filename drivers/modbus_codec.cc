@@ -131,6 +131,25 @@ void DecodeString(std::span<const uint16_t> regs, WordOrder order, std::string& 
   while (!out.empty() && out.back() == ' ') out.pop_back();
 }
 
+Reading DecodeTagInAnswer(const ModbusTag& tag, uint16_t offset,
+                          std::span<const uint16_t> registers, std::span<const uint8_t> bits) {
+  EDGE_CHECK(tag.type != ModbusType::kString);
+  if (IsBitTable(tag.table)) {
+    EDGE_CHECK(offset < bits.size());
+    return DecodeBit(tag, bits[offset] != 0);
+  }
+  const uint16_t n = config::RegisterCount(tag);
+  EDGE_CHECK(static_cast<size_t>(offset) + n <= registers.size());
+  return DecodeRegisters(tag, registers.subspan(offset, n));
+}
+
+void DecodeStringInAnswer(const ModbusTag& tag, uint16_t offset,
+                          std::span<const uint16_t> registers, std::string& out) {
+  EDGE_CHECK(tag.type == ModbusType::kString &&
+             static_cast<size_t>(offset) + tag.length <= registers.size());
+  DecodeString(registers.subspan(offset, tag.length), tag.word_order, out);
+}
+
 Status EncodeRegisters(const ModbusTag& tag, double value, std::span<uint16_t> regs) {
   EDGE_CHECK(!IsBitTable(tag.table) && tag.type != ModbusType::kString);
   const double raw = (value - tag.offset) / tag.scale;

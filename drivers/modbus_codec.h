@@ -77,6 +77,21 @@ Reading DecodeBit(const config::ModbusTag& tag, bool bit);
 // 2 * length characters never allocates here).
 void DecodeString(std::span<const uint16_t> regs, config::WordOrder order, std::string& out);
 
+// How the poller slices the answer to a planned read request (drivers/request_planner.h) into
+// its tags: the numeric tag placed `offset` (its TagPlacement::offset) registers or bits into its
+// request, decoded from the answer. `registers` is the answer of a register-table request,
+// `bits` (one byte per bit, as libmodbus writes them) that of a bit-table request, each exactly
+// the request's count long; the other span is not read. Aborts if the tag does not lie within
+// the answer (PlanReads places every tag inside its request).
+// REQUIRES: tag.type != kString.
+Reading DecodeTagInAnswer(const config::ModbusTag& tag, uint16_t offset,
+                          std::span<const uint16_t> registers, std::span<const uint8_t> bits);
+
+// The same for a string tag: its tag.length registers at `offset` in `registers`, decoded into
+// `out` as DecodeString does. Aborts if they do not lie within `registers`.
+void DecodeStringInAnswer(const config::ModbusTag& tag, uint16_t offset,
+                          std::span<const uint16_t> registers, std::string& out);
+
 // The inverse of DecodeRegisters: raw = (value - offset) / scale, rounded to the nearest integer
 // for integer types, written into RegisterCount(tag) registers of `regs`. For a bool on a
 // register bit only that bit of regs[0] changes. InvalidArgument (naming the tag) if the raw

@@ -214,22 +214,24 @@ void ModbusPoller::MarkRequestsBad(Device& d, size_t first_request, Timestamp ts
 }
 
 void ModbusPoller::Decode(Device& d, size_t request, Timestamp ts) {
+  // The answer is exactly the request's count long: a tag never reads a previous answer's data.
+  const uint16_t count = d.plan.requests[request].count;
   const bool bit_table = IsBitTable(d.plan.requests[request].table);
+  const auto registers =
+      bit_table ? std::span<const uint16_t>() : std::span<const uint16_t>(d.registers).first(count);
+  const auto bits =
+      bit_table ? std::span<const uint8_t>(d.bits).first(count) : std::span<const uint8_t>();
   for (const uint32_t t : d.request_tags[request]) {
     const ModbusTag& tag = d.tags[t];
     const uint16_t offset = d.plan.placements[t].offset;
     const int32_t slot = d.sample_slot[t];
     if (slot < 0) {
       std::string& text = d.texts[t];
-      DecodeString(std::span<const uint16_t>(d.registers).subspan(offset, tag.length),
-                   tag.word_order, text);
+      DecodeStringInAnswer(tag, offset, registers, text);
       on_string_(StringReading{d.config.name, tag.name, ts, text, Quality::kGood});
       continue;
     }
-    const Reading reading =
-        bit_table ? DecodeBit(tag, d.bits[offset] != 0)
-                  : DecodeRegisters(tag, std::span<const uint16_t>(d.registers)
-                                             .subspan(offset, config::RegisterCount(tag)));
+    const Reading reading = DecodeTagInAnswer(tag, offset, registers, bits);
     Sample& s = d.samples[static_cast<size_t>(slot)];
     s.ts = ts;
     s.value = reading.value;

@@ -1,5 +1,6 @@
 #include "storage/outbox.h"
 
+#include "core/logging.h"
 #include "storage/chunk_codec.h"
 #include "storage/sample_db.h"
 
@@ -136,28 +137,74 @@ StatusOr<std::vector<OutboxMessage>> Outbox::AlarmHistory(size_t limit) {
   std::lock_guard lock(mu_);
   EDGE_ASSIGN_OR_RETURN(
       Statement stmt,
-      db_.Prepare("SELECT seq, topic, payload, 1, 0, created_us FROM ("
+      db_.Prepare("SELECT seq, topic, payload, 1, 0, created_us, typeof(topic) = 'text' AND "
+                  "typeof(payload) IN ('text', 'blob') FROM ("
                   "SELECT * FROM alarm_history ORDER BY seq DESC LIMIT ?1) ORDER BY seq"));
   stmt.BindInt(1, static_cast<int64_t>(limit));
-  return ReadMessages(stmt);
+  return ReadMessages(stmt, "alarm_history", limit);
 }
 
 StatusOr<std::vector<OutboxMessage>> Outbox::ReadAfter(uint64_t after_seq, size_t limit) {
   std::lock_guard lock(mu_);
+  // No LIMIT in SQL: damaged rows are skipped, and `limit` counts the messages returned.
   EDGE_ASSIGN_OR_RETURN(
       Statement stmt,
-      db_.Prepare("SELECT seq, topic, payload, qos, retained, created_us FROM message "
-                  "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+      db_.Prepare("SELECT seq, topic, payload, qos, retained, created_us, typeof(topic) = 'text' "
+                  "AND typeof(payload) IN ('text', 'blob') AND typeof(qos) = 'integer' "
+                  "FROM message WHERE seq > ?1 ORDER BY seq"));
   stmt.BindInt(1, static_cast<int64_t>(after_seq));
-  stmt.BindInt(2, static_cast<int64_t>(limit));
-  return ReadMessages(stmt);
+  return ReadMessages(stmt, "message", limit);
 }
 
-StatusOr<std::vector<OutboxMessage>> Outbox::ReadMessages(Statement& stmt) {
+namespace {
+
+// A topic a broker takes for PUBLISH: non-empty UTF-8 (no overlong forms, surrogates or code
+// points above U+10FFFF) without NUL or wildcards, at most 65535 bytes (MQTT 3.1.1, 1.5.3, 4.7).
+bool IsPublishableTopic(std::string_view topic) {
+  if (topic.empty() || topic.size() > 65535) return false;
+  size_t i = 0;
+  while (i < topic.size()) {
+    const auto c = static_cast<unsigned char>(topic[i]);
+    if (c == 0 || c == '+' || c == '#') return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (n == 0 || c > 0xF4 || i + n > topic.size()) return false;
+    uint32_t cp = c & (0x7Fu >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(topic[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    const uint32_t min = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+StatusOr<std::vector<OutboxMessage>> Outbox::ReadMessages(Statement& stmt, std::string_view table,
+                                                          size_t limit) {
   std::vector<OutboxMessage> out;
-  for (;;) {
+  while (out.size() < limit) {
     EDGE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
+    const int64_t seq = stmt.ColumnInt(0);
+    const int64_t qos = stmt.ColumnInt(3);
+    if (seq < 1 || stmt.ColumnInt(6) == 0 || qos < 0 || qos > 2 ||
+        !IsPublishableTopic(stmt.ColumnText(1))) {
+      if (damaged_.emplace(std::string(table), seq).second) {
+        GetLogger("storage")->error(
+            "{}: {} row with seq {} is damaged (topic, qos or payload unreadable); skipped, and "
+            "left in the file",
+            db_.path(), table, seq);
+      }
+      continue;
+    }
     OutboxMessage m;
     m.seq = static_cast<uint64_t>(stmt.ColumnInt(0));
     m.topic = std::string(stmt.ColumnText(1));
@@ -169,6 +216,11 @@ StatusOr<std::vector<OutboxMessage>> Outbox::ReadMessages(Statement& stmt) {
     out.push_back(std::move(m));
   }
   return out;
+}
+
+uint64_t Outbox::damaged_rows() {
+  std::lock_guard lock(mu_);
+  return damaged_.size();
 }
 
 Status Outbox::Confirm(uint64_t seq) {

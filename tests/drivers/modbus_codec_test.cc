@@ -262,5 +262,42 @@ TEST(ModbusCodec, NamesRoundTrip) {
   EXPECT_EQ(ParseTable("holdings"), std::nullopt);
 }
 
+TEST(ModbusCodec, DecodesEachTagAtItsOffsetInARequestsAnswer) {
+  // One holding-register request's answer: uint16 at 0, float32 123.456f at 1, a 2-register
+  // string at 3, a bool on bit 3 at 5.
+  const std::vector<uint16_t> answer = {0x0001, 0x42F6, 0xE979, 0x4142, 0x4300, 0x0008};
+  EXPECT_EQ(DecodeTagInAnswer(Tag(ModbusType::kUInt16), 0, answer, {}).value, 1);
+  EXPECT_EQ(DecodeTagInAnswer(Tag(ModbusType::kFloat32), 1, answer, {}).value, 123.456f);
+  ModbusTag flag = Tag(ModbusType::kBool);
+  flag.bit = 3;
+  EXPECT_EQ(DecodeTagInAnswer(flag, 5, answer, {}).value, 1);
+  ModbusTag text = Tag(ModbusType::kString);
+  text.length = 2;
+  std::string out;
+  DecodeStringInAnswer(text, 3, answer, out);
+  EXPECT_EQ(out, "ABC");
+
+  // A coil request's answer: one byte per bit.
+  ModbusTag coil = Tag(ModbusType::kBool);
+  coil.table = ModbusTable::kCoil;
+  const std::vector<uint8_t> bits = {0, 1, 0};
+  EXPECT_EQ(DecodeTagInAnswer(coil, 1, {}, bits).value, 1);
+  EXPECT_EQ(DecodeTagInAnswer(coil, 2, {}, bits).value, 0);
+}
+
+TEST(ModbusCodecDeathTest, ATagReachingPastTheAnswerAborts) {
+  const std::vector<uint16_t> answer(6, 0);
+  // A float32 at offset 5 would need a 7th register: a plan that broke its contract.
+  EXPECT_DEATH(DecodeTagInAnswer(Tag(ModbusType::kFloat32), 5, answer, {}), "check failed");
+  ModbusTag text = Tag(ModbusType::kString);
+  text.length = 3;
+  std::string out;
+  EXPECT_DEATH(DecodeStringInAnswer(text, 4, answer, out), "check failed");
+  ModbusTag coil = Tag(ModbusType::kBool);
+  coil.table = ModbusTable::kDiscreteInput;
+  const std::vector<uint8_t> bits(2, 1);
+  EXPECT_DEATH(DecodeTagInAnswer(coil, 2, {}, bits), "check failed");
+}
+
 }  // namespace
 }  // namespace edge::drivers

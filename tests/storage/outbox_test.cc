@@ -146,5 +146,35 @@ PRAGMA user_version = 1;
   EXPECT_EQ((*outbox)->AlarmHistory(10)->size(), 1u);
 }
 
+// A row no broker takes (a flipped bit in qos, a topic with a wildcard or bad UTF-8) used to be
+// handed to the publisher, whose publish of it failed at every retry, so that every alarm behind
+// it waited forever. tests/fuzz/outbox_row_fuzzer checks the same contract on any damage.
+TEST(Outbox, DamagedRowsAreSkippedCountedOnceAndDoNotHoldBackLaterMessages) {
+  ScratchDir dir;
+  const std::string path = (dir.path() / "outbox.db").string();
+  auto outbox = Outbox::Open(path);
+  ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE((*outbox)->Append("p/gw/alarms/a", "m" + std::to_string(i), 1, false).ok());
+  }
+  {
+    auto db = SqliteDb::Open(path, SqliteOpenOptions{});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec("UPDATE message SET qos = 7 WHERE seq = 2;"
+                         "UPDATE message SET topic = 'p/+/alarms' WHERE seq = 3;"
+                         "UPDATE message SET topic = CAST(x'70C0AF' AS TEXT) WHERE seq = 4")
+                    .ok());
+  }
+  auto first = (*outbox)->ReadAfter(0, 2);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 2u);  // the limit counts messages, not the damaged rows passed
+  EXPECT_EQ((*first)[0].seq, 1u);
+  EXPECT_EQ((*first)[1].seq, 5u);
+  EXPECT_EQ((*first)[1].payload, "m5");
+  EXPECT_EQ((*outbox)->ReadAfter(1, 10)->size(), 1u);  // passes the same rows again
+  EXPECT_EQ((*outbox)->damaged_rows(), 3u);            // counted once each
+  EXPECT_EQ(*(*outbox)->Pending(), 5u);                // and left in the file
+}
+
 }  // namespace
 }  // namespace edge::storage

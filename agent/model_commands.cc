@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "config/config_loader.h"
 #include "config/value_syntax.h"
 #include "core/file_util.h"
 #include "core/time_format.h"
@@ -138,6 +139,10 @@ int RunModelPack(const PackOptions& o) {
     StatusOr<json> n = ReadNormalize(o.normalize, features->size());
     if (!n.ok()) return Fail(kCmd, n.status());
     normalize = std::move(*n);
+  }
+  // A signing key every user of the machine can read is no longer a secret: refused.
+  if (std::string fault = config::WorldReadableFault(o.private_key); !fault.empty()) {
+    return FailBadInput(kCmd, "--key " + o.private_key + ": " + fault);
   }
   StatusOr<inference::SigningKey> key = inference::SigningKey::Load(o.private_key);
   if (!key.ok()) return Fail(kCmd, key.status());

@@ -3,16 +3,19 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "config/units.h"
 #include "config/value_syntax.h"
@@ -214,7 +217,7 @@ class Loader {
       if (auto s = NonEmptyString(*f)) out->username = *s;
     }
     if (auto f = m.Get("password_file")) {
-      if (auto s = ReadableFile(*f)) out->password_file = *s;
+      if (auto s = SecretFile(*f)) out->password_file = *s;
       if (!m.Has("username") && out->username.empty()) {
         reader_.ErrorAtKey(*f, "needs username (MQTT sends a password only with a user name)");
       }
@@ -251,7 +254,7 @@ class Loader {
       if (auto s = ReadableFile(*cert)) tls.cert_file = *s;
     }
     if (key) {
-      if (auto s = ReadableFile(*key)) tls.key_file = *s;
+      if (auto s = SecretFile(*key)) tls.key_file = *s;
     }
     if (cert && !key) {
       sink_->Add(m->pos(), ChildPathOf(*m, "key_file") + ": required with cert_file");
@@ -1136,6 +1139,18 @@ class Loader {
     return path;
   }
 
+  // A file holding a secret (a password, a private key): readable, and not by every user.
+  // Group-readable stays allowed (a service group may share it).
+  std::optional<std::string> SecretFile(const Field& f) {
+    std::optional<std::string> path = ReadableFile(f);
+    if (!path) return std::nullopt;
+    if (std::string fault = WorldReadableFault(*path); !fault.empty()) {
+      reader_.Error(f, "'" + f.value.Scalar() + "' " + fault);
+      return std::nullopt;
+    }
+    return path;
+  }
+
   // A model package directory: readable and holding a manifest.json.
   std::optional<std::string> PackageDir(const Field& f) {
     auto s = NonEmptyString(f);
@@ -1251,7 +1266,78 @@ std::optional<SourcePos> IndentationTab(std::string_view yaml, int up_to_line) {
   return std::nullopt;
 }
 
+// Where each document of a stream starts and where its first node is (none: an empty document).
+class DocumentScanner : public YAML::EventHandler {
+ public:
+  YAML::Mark start;
+  std::optional<YAML::Mark> content;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    start = mark;
+    content.reset();
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Saw(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Saw(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Saw(const YAML::Mark& mark) {
+    if (!content) content = mark;
+  }
+};
+
+// YAML::LoadAll without its endless loop: on a ',' outside any [ ] or { } ("  a: 1\n,\n")
+// yaml-cpp 0.7's parser returns an empty document at the same token forever, and LoadAll
+// collects them until memory runs out (jbeder/yaml-cpp#1040; fixed upstream after 0.8.0 by #1319;
+// found by tests/fuzz/config_loader_fuzzer). Returns the first document; `second` is where the
+// first non-empty later document starts. A document that starts where the previous one did is
+// the syntax error it is: ParserException, as for any other.
+std::vector<YAML::Node> LoadDocuments(const std::string& text, std::optional<YAML::Mark>* second) {
+  std::vector<YAML::Node> docs = {YAML::Load(text)};
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentScanner scan;
+  std::optional<YAML::Mark> previous_start;
+  for (int i = 0; parser.HandleNextDocument(scan); ++i) {
+    if (previous_start && previous_start->pos == scan.start.pos) {
+      const auto pos = static_cast<size_t>(std::max(scan.start.pos, 0));
+      const std::string what = pos < text.size() && text[pos] == ','
+                                   ? "',' outside [ ] or { } (a stray comma?)"
+                                   : "unexpected '" + text.substr(pos, 1) + "'";
+      throw YAML::ParserException(scan.start, what);
+    }
+    previous_start = scan.start;
+    if (i > 0 && scan.content) {
+      *second = scan.content;
+      break;
+    }
+  }
+  return docs;
+}
+
 }  // namespace
+
+std::string WorldReadableFault(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & S_IROTH) == 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return std::string("is readable by every user (mode ") + mode + "); chmod 600 or 640 it";
+}
 
 std::string Diagnostic::ToString() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": error: " + message;
@@ -1262,8 +1348,9 @@ LoadResult LoadConfigString(std::string_view yaml, const std::string& display_pa
   LoadResult result;
   DiagnosticSink sink(display_path);
   std::vector<YAML::Node> docs;
+  std::optional<YAML::Mark> second_doc;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    docs = LoadDocuments(std::string(yaml), &second_doc);
   } catch (const YAML::ParserException& e) {
     SourcePos pos = internal::PositionOf(e.mark);
     if (auto tab = IndentationTab(yaml, pos.line)) {
@@ -1287,11 +1374,9 @@ LoadResult LoadConfigString(std::string_view yaml, const std::string& display_pa
     return result;
   }
   // A trailing '---' leaves an empty document, which is harmless.
-  for (size_t i = 1; i < docs.size(); ++i) {
-    if (docs[i].IsNull()) continue;
-    sink.Add(internal::PositionOf(docs[i].Mark()),
+  if (second_doc) {
+    sink.Add(internal::PositionOf(*second_doc),
              "a second YAML document (after '---') is not supported; keep one document");
-    break;
   }
   AgentConfig config;
   try {

@@ -9,7 +9,8 @@
 // Paths in the file (password_file, tls files, trusted_keys, package, data_dir) that are
 // relative are resolved against the directory of the configuration file; the AgentConfig
 // holds the resolved absolute paths. Files the agent reads must exist and be readable when
-// the configuration is loaded.
+// the configuration is loaded. Files holding secrets (every password_file, every tls.key_file)
+// must not be readable by every user (S_IROTH): such a file is refused; group-readable is fine.
 //
 // Thread-safety: the functions share no state; concurrent calls are safe.
 #pragma once
@@ -42,6 +43,11 @@ struct LoadResult {
 
 // Reads and validates `path`; diagnostics name the file as `path` was given.
 LoadResult LoadConfigFile(const std::string& path);
+
+// The fault of a secret file whose mode lets every user read it: "is readable by every user
+// (mode 0644); chmod 600 or 640 it"; "" when it is not world-readable (or cannot be stat'ed:
+// opening it reports that). Shared with `edge-agent model pack` (its private key).
+std::string WorldReadableFault(const std::string& path);
 
 // Validates `yaml` as if read from a file shown as `display_path` that lives in `base_dir`
 // (for relative paths inside it; "" means the current directory).

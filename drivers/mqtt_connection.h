@@ -18,8 +18,10 @@
 //    the process's TCP sockets whose peer is the broker's port in /proc/self/fd and sets
 //    TCP_NODELAY on them (stats().tcp_nodelay says whether it holds).
 //  - counters and a state for /metrics, and connect failures logged at a limited rate with the
-//    reason spelled out ("bad user name or password", the checks to make after a failed TLS
-//    handshake).
+//    reason spelled out ("bad user name or password"; for a failed TLS handshake, which paho
+//    reports without a reason, the fault found by repeating the handshake with OpenSSL: the
+//    broker's certificate expired / not for this host name / not signed by tls.ca_file, the
+//    broker requires or refused our client certificate).
 //
 // Callbacks: the message handler and publish completions run on paho's callback thread; they
 // must not block for long (a slow handler stalls every message of this connection).
@@ -42,6 +44,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/value_syntax.h"
 #include "core/status.h"
 #include "core/stop_signal.h"
 
@@ -130,13 +133,17 @@ class MqttConnection {
 
   MqttConnection(std::string uri, uint16_t port, Options options);
   void Run();
-  [[nodiscard]] Status ConnectOnce();
+  // `tls_diagnosis`: what a failed TLS handshake was found to be (DiagnoseTlsHandshake in the
+  // .cc), filled on the first such failure and reused while it is not empty.
+  [[nodiscard]] Status ConnectOnce(std::string* tls_diagnosis);
   void SetState(MqttConnectionState s);
   void FinishPublish(PublishListener* listener, const Status& result);
 
   const std::string uri_;
   const uint16_t port_;
-  bool tls_ = false;  // ssl://; fixed after Create
+  bool tls_ = false;               // ssl://; fixed after Create
+  config::BrokerAddress address_;  // fixed after Create
+  config::TlsConfig tls_config_;   // fixed after Create; defaults when the config has none
   const Options options_;
   std::unique_ptr<Impl> impl_;                              // the paho client and its options
   std::vector<std::pair<std::string, int>> subscriptions_;  // fixed after Start

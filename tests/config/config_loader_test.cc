@@ -320,6 +320,22 @@ TEST(LoadConfig, SyntaxErrorIsOneDiagnosticAtItsMark) {
 
 TEST(LoadConfig, TrailingDocumentMarkerIsHarmless) { LoadOk("gateway:\n  id: gw1\n---\n"); }
 
+// Found by tests/fuzz/config_loader_fuzzer: yaml-cpp 0.7's LoadAll never returned on a ','
+// outside [ ] or { } (it produced empty documents until memory ran out), so check-config hung.
+TEST(LoadConfig, StrayCommaIsASyntaxErrorNotAHang) {
+  EXPECT_EQ(Errors(Load("gateway:\n  id: gw1\n---\n,\n")),
+            "agent.yaml:4:1: error: invalid YAML: ',' outside [ ] or { } (a stray comma?)\n");
+  EXPECT_EQ(Errors(Load(",\n")),
+            "agent.yaml:1:1: error: invalid YAML: ',' outside [ ] or { } (a stray comma?)\n");
+  EXPECT_EQ(Errors(Load("  - 1\n ,\n")),
+            "agent.yaml:2:2: error: invalid YAML: ',' outside [ ] or { } (a stray comma?)\n");
+  // Several empty documents are still harmless, and a second real one is still reported.
+  LoadOk("gateway:\n  id: gw1\n---\n---\n...\n");
+  EXPECT_EQ(Errors(Load("gateway:\n  id: gw1\n---\n---\nx: 1\n")),
+            "agent.yaml:5:1: error: a second YAML document (after '---') is not supported; keep "
+            "one document\n");
+}
+
 TEST(LoadConfig, MergeKeysAndExtensionSections) {
   const AgentConfig c = LoadOk(
       "x-float: &float {table: input, type: float32, word_order: CDAB}\n"
@@ -367,7 +383,8 @@ TEST(LoadConfig, RtuDevicesOnOneBusShareSettingsAndNotUnitIds) {
 
 TEST(LoadConfig, UpstreamAndSourceConnectionDefaults) {
   ScratchDir dir;
-  dir.Write("mqtt.pass", "secret\n");
+  fs::permissions(dir.Write("mqtt.pass", "secret\n"),
+                  fs::perms::owner_read | fs::perms::owner_write);
   dir.Write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
   const AgentConfig c = LoadOk(
       "gateway: {id: line3-pc1}\n"
@@ -492,6 +509,81 @@ TEST(LoadConfig, RejectsAPrivateKeyAsTrustedKey) {
             std::vector<std::string>{
                 "models.repository.trusted_keys[0]: 'repo.key' is a private key; give the "
                 "public key (keep the private one off the line PC)"});
+}
+
+// Every key that names a secret file (password_file and tls.key_file, upstream and per source)
+// refuses a file every user can read; owner-only and group-readable files are accepted.
+TEST(LoadConfig, RefusesWorldReadableSecretFiles) {
+  ScratchDir dir;
+  const auto mode = [&](const char* name, fs::perms perms) {
+    fs::permissions(dir.Write(name, "x\n"), perms, fs::perm_options::replace);
+  };
+  using P = fs::perms;
+  mode("open.pass", P::owner_read | P::owner_write | P::group_read | P::others_read);  // 0644
+  mode("open.key", P::owner_read | P::others_read);                                    // 0404
+  mode("group.pass", P::owner_read | P::owner_write | P::group_read);                  // 0640
+  mode("owner.key", P::owner_read | P::owner_write);                                   // 0600
+  mode("cert.pem", P::owner_read | P::owner_write | P::group_read | P::others_read);   // public
+  const std::string yaml =
+      "gateway: {id: gw1}\n"
+      "upstream:\n"
+      "  broker: ssl://b.example.com:8883\n"
+      "  username: u\n"
+      "  password_file: {UP_PASS}\n"
+      "  topic_prefix: p\n"
+      "  tls: {cert_file: cert.pem, key_file: {UP_KEY}}\n"
+      "mqtt_sources:\n"
+      "  - name: s\n"
+      "    username: u\n"
+      "    password_file: {SRC_PASS}\n"
+      "    tls: {cert_file: cert.pem, key_file: {SRC_KEY}}\n"
+      "    topic: t\n"
+      "    tags: [{name: t1}]\n";
+  const auto with = [&](std::string up_pass, std::string up_key, std::string src_pass,
+                        std::string src_key) {
+    std::string y = yaml;
+    for (const auto& [from, to] : {std::pair<std::string, std::string>{"{UP_PASS}", up_pass},
+                                   {"{UP_KEY}", up_key},
+                                   {"{SRC_PASS}", src_pass},
+                                   {"{SRC_KEY}", src_key}}) {
+      y.replace(y.find(from), from.size(), to);
+    }
+    return y;
+  };
+  EXPECT_EQ(Messages(with("open.pass", "open.key", "open.pass", "open.key"), dir.path().string()),
+            (std::vector<std::string>{
+                "upstream.password_file: 'open.pass' is readable by every user (mode 0644); "
+                "chmod 600 or 640 it",
+                "upstream.tls.key_file: 'open.key' is readable by every user (mode 0404); "
+                "chmod 600 or 640 it",
+                "mqtt_sources[0].password_file: 'open.pass' is readable by every user (mode "
+                "0644); chmod 600 or 640 it",
+                "mqtt_sources[0].tls.key_file: 'open.key' is readable by every user (mode 0404); "
+                "chmod 600 or 640 it"}));
+  // Positions: at the value, like every other file fault.
+  const LoadResult r =
+      Load(with("group.pass", "owner.key", "open.pass", "owner.key"), dir.path().string());
+  EXPECT_EQ(Errors(r),
+            "agent.yaml:11:20: error: mqtt_sources[0].password_file: 'open.pass' is readable by "
+            "every user (mode 0644); chmod 600 or 640 it\n");
+  // Owner-only and group-readable secrets load; the certificate (public) may be 0644.
+  const AgentConfig c =
+      LoadOk(with("group.pass", "owner.key", "owner.key", "group.pass"), dir.path().string());
+  ASSERT_TRUE(c.upstream.has_value());
+  EXPECT_EQ(c.upstream->broker.password_file, (dir.path() / "group.pass").string());
+  EXPECT_EQ(c.upstream->broker.tls->key_file, (dir.path() / "owner.key").string());
+}
+
+TEST(WorldReadableFault, NamesTheModeOnlyWhenOthersMayRead) {
+  ScratchDir dir;
+  const fs::path f = dir.Write("f", "x");
+  fs::permissions(f, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::replace);
+  EXPECT_EQ(WorldReadableFault(f.string()),
+            "is readable by every user (mode 0444); chmod 600 or 640 it");
+  fs::permissions(f, fs::perms::owner_read | fs::perms::group_read, fs::perm_options::replace);
+  EXPECT_EQ(WorldReadableFault(f.string()), "");
+  EXPECT_EQ(WorldReadableFault((dir.path() / "missing").string()), "");
 }
 
 TEST(LoadConfig, PackageMustBeADirectoryWithAManifest) {

@@ -29,6 +29,23 @@ std::string Joined(const LoadResult& r) {
   return out;
 }
 
+// git keeps no file modes but the executable bit, and secret files must not be readable by every
+// user: the fixtures get their modes here (tests/config/CMakeLists.txt sets the same ones at
+// configure time, for the check-config tests in tests/integration).
+class FixtureModes : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    using P = fs::perms;
+    const P group = P::owner_read | P::owner_write | P::group_read;
+    fs::permissions(fs::path(EDGE_SOURCE_DIR) / "config/examples/mqtt.pass", group);
+    fs::permissions(kBadDir / "data/mqtt.pass", group);
+    fs::permissions(kBadDir / "data/world-readable.pass", group | P::others_read);
+    fs::permissions(kBadDir / "data/world-readable.key", group | P::others_read);
+  }
+};
+const ::testing::Environment* const kFixtureModes =
+    ::testing::AddGlobalTestEnvironment(new FixtureModes);
+
 TEST(BadCorpus, HasEnoughCases) {
   EXPECT_GE(FilesWithExtension(kBadDir, ".yaml").size(), kMinimumCorpus);
 }

@@ -34,7 +34,23 @@ openssl req -new -key client.key -out client.csr -subj /CN=edge-test-client
 printf 'extendedKeyUsage=clientAuth\n' > client.ext
 openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt \
   -days 2 -extfile client.ext 2>/dev/null
+# Faulty certificates (keys reused): a server certificate for another host name, and server and
+# client certificates that expired in 2020. openssl 3.0's x509 cannot backdate; "openssl ca"
+# can (-startdate / -enddate), with a throw-away CA database.
+printf 'subjectAltName=DNS:wrong.example.com\nextendedKeyUsage=serverAuth\n' > wrong.ext
+openssl req -new -key server.key -out wrong.csr -subj /CN=wrong.example.com
+openssl x509 -req -in wrong.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server-wrong-host.crt \
+  -days 2 -extfile wrong.ext 2>/dev/null
+mkdir -p ca-db && : > ca-db/index.txt && echo 1000 > ca-db/serial
+printf '[ca]\ndefault_ca=t\n[t]\ndatabase=ca-db/index.txt\nserial=ca-db/serial\nnew_certs_dir=ca-db\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n' > ca.cnf
+expired() {
+  openssl ca -batch -notext -config ca.cnf -cert ca.crt -keyfile ca.key -in "$1" -out "$2" \
+    -startdate 20200101000000Z -enddate 20200102000000Z -extfile "$3" 2>/dev/null
+}
+expired server.csr server-expired.crt server.ext
+expired client.csr client-expired.crt client.ext
 chmod 0644 *.key
+chmod 0600 client.key
 )";
 
 }  // namespace
@@ -85,6 +101,9 @@ TlsFiles TlsFiles::Make(const std::filesystem::path& dir) {
   f.client_cert = (dir / "client.crt").string();
   f.client_key = (dir / "client.key").string();
   f.other_ca_cert = (dir / "other-ca.crt").string();
+  f.server_wrong_host_cert = (dir / "server-wrong-host.crt").string();
+  f.server_expired_cert = (dir / "server-expired.crt").string();
+  f.client_expired_cert = (dir / "client-expired.crt").string();
   return f;
 }
 
@@ -113,6 +132,9 @@ MosquittoBroker::MosquittoBroker(Options options) : options_(std::move(options))
       }
     }
     conf += "allow_anonymous false\npassword_file " + passwd + "\n";
+  }
+  if (!options_.acl.empty()) {
+    conf += "acl_file " + dir_.Write("acl", options_.acl).string() + "\n";
   }
   if (options_.tls != nullptr) {
     conf += "cafile " + options_.tls->ca_cert + "\n";

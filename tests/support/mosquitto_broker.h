@@ -25,7 +25,10 @@ namespace edge::testing {
 
 // PEM files made by openssl in `dir`: a CA, a server certificate for CN=localhost with
 // subjectAltName DNS:localhost and IP:127.0.0.1 signed by it, a client certificate signed by
-// it, and an unrelated CA ("other_ca") that signs nothing here.
+// it, and an unrelated CA ("other_ca") that signs nothing here. Also, signed by the CA, faulty
+// certificates for the refusal tests: a server certificate for wrong.example.com only, and
+// server and client certificates that expired on 2020-01-02 (same keys as the good ones).
+// client_key is mode 0600 (the agent refuses a world-readable key); server_key is 0644.
 struct TlsFiles {
   std::string ca_cert;
   std::string server_cert;
@@ -33,6 +36,9 @@ struct TlsFiles {
   std::string client_cert;
   std::string client_key;
   std::string other_ca_cert;
+  std::string server_wrong_host_cert;
+  std::string server_expired_cert;
+  std::string client_expired_cert;
   std::string error;  // empty if every file was made
 
   static TlsFiles Make(const std::filesystem::path& dir);
@@ -47,6 +53,8 @@ class MosquittoBroker {
     // certificate signed by tls->ca_cert.
     const TlsFiles* tls = nullptr;
     bool require_certificate = true;
+    // Non-empty: the text of an acl_file (mosquitto's "user" / "topic" / "pattern" lines).
+    std::string acl;
     std::string extra_config;  // appended to mosquitto.conf
   };
 

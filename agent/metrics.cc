@@ -151,6 +151,9 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
   w.Sample("edge_outbox_pending", "", static_cast<double>(snap.outbox_pending));
   w.Family("edge_outbox_published_total", "counter", "Outbox messages acknowledged (PUBACK).");
   w.Sample("edge_outbox_published_total", "", static_cast<double>(snap.published));
+  w.Family("edge_outbox_damaged_rows", "gauge",
+           "Outbox rows that cannot be published (skipped; left in outbox.db for inspection).");
+  w.Sample("edge_outbox_damaged_rows", "", static_cast<double>(snap.outbox_damaged));
 
   // Deployments.
   const auto asset = [](const DeploymentSnapshot& d) { return Label("asset", d.asset); };
@@ -235,6 +238,11 @@ Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage
     h.problems.push_back(
         fmt::format("the upstream broker is not connected ({} messages wait in the outbox)",
                     snap.outbox_pending));
+  }
+  if (snap.outbox_damaged > 0) {
+    h.problems.push_back(
+        fmt::format("{} outbox rows cannot be published and were skipped (left in outbox.db)",
+                    snap.outbox_damaged));
   }
   for (const drivers::ModbusDeviceStats& d : snap.modbus) {
     if (!d.connected) h.warnings.push_back("modbus device " + d.device + " is not connected");

@@ -906,6 +906,7 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
   if (storage_ != nullptr) {
     StatusOr<uint64_t> pending = storage_->outbox().Pending();
     snap.outbox_pending = pending.ok() ? *pending : 0;
+    snap.outbox_damaged = storage_->outbox().damaged_rows();
   }
   snap.published = published_.load();
   if (modbus_ != nullptr) snap.modbus = modbus_->stats();

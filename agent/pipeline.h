@@ -89,7 +89,8 @@ struct PipelineSnapshot {
   uint64_t samples_committed = 0;
   bool storage_paused = false;  // disk full or write errors: ingest paused
   uint64_t outbox_pending = 0;
-  uint64_t published = 0;  // outbox messages confirmed by the broker
+  uint64_t published = 0;       // outbox messages confirmed by the broker
+  uint64_t outbox_damaged = 0;  // outbox rows skipped as unpublishable (storage/outbox.h)
   bool upstream_configured = false;
   bool upstream_connected = false;
   std::vector<DeploymentSnapshot> deployments;

@@ -75,6 +75,7 @@ TEST(Metrics, TextIsValidPrometheusWithTheSnapshotsValues) {
            "edge_storage_samples_committed_total{} 1.23457e+08",
            "edge_outbox_pending{} 4",
            "edge_outbox_published_total{} 17",
+           "edge_outbox_damaged_rows{} 0",
            "edge_upstream_connected{} 1",
            "edge_deployment_model_info{asset=pump1,model=pump-anomaly,version=1.4.0} 1",
            "edge_deployment_state{asset=pump1,state=ok} 1",
@@ -110,6 +111,16 @@ TEST(Health, OkWithWarningsForDevicesAndDeployments) {
   const nlohmann::json doc = nlohmann::json::parse(HealthJson(h));
   EXPECT_EQ(doc["status"], "ok");
   EXPECT_EQ(doc["warnings"].size(), 2u);
+}
+
+TEST(Health, FailingWhenOutboxRowsCannotBePublished) {
+  PipelineSnapshot snap = Sample();
+  snap.outbox_damaged = 2;
+  const Health h = AssessHealth(snap, "");
+  EXPECT_FALSE(h.ok());
+  ASSERT_EQ(h.problems.size(), 1u);
+  EXPECT_NE(h.problems[0].find("2 outbox rows cannot be published"), std::string::npos);
+  EXPECT_NE(PrometheusText(snap, "0.1.0").find("edge_outbox_damaged_rows 2\n"), std::string::npos);
 }
 
 TEST(Health, FailingWhenStorageUpstreamOrAStageIsDown) {

@@ -45,6 +45,7 @@
 #include "tests/drivers/peer_process.h"
 #include "tests/reliability/reliability.h"
 #include "tests/reliability/tcp_proxy.h"
+#include "tests/support/http_get.h"
 #include "tests/support/last_value_model.h"
 #include "tests/support/mosquitto_broker.h"
 #include "tests/support/notify_socket.h"
@@ -95,33 +96,6 @@ std::string LastValuePackage(fs::path& out) {
   fs::rename(dir, cache, ec);  // another test process may have won the race: fine
   fs::remove_all(dir, ec);
   return fs::exists(cache / "done") ? "" : "cannot move the package into " + cache.string();
-}
-
-// One GET through python3's urllib (as the integration tests ask the endpoint); status 0 if
-// no answer came within 5 s.
-struct HttpAnswer {
-  int status = 0;
-  std::string body;
-  double seconds = 0;
-};
-
-HttpAnswer HttpGet(const std::string& url) {
-  const auto start = Steady::now();
-  const CommandResult r =
-      RunCommand({.argv = {EDGE_TEST_PYTHON, "-c",
-                           "import sys, urllib.request, urllib.error\n"
-                           "try:\n  r = urllib.request.urlopen(sys.argv[1], timeout=5)\n"
-                           "except urllib.error.HTTPError as e:\n  r = e\n"
-                           "sys.stdout.write(str(r.status) + '\\n' + r.read().decode())\n",
-                           url}},
-                 seconds(10));
-  HttpAnswer answer;
-  answer.seconds = Seconds(Steady::now() - start);
-  const size_t first = r.out.find('\n');
-  if (r.exit_code != 0 || first == std::string::npos) return answer;
-  answer.status = std::atoi(r.out.c_str());
-  answer.body = r.out.substr(first + 1);
-  return answer;
 }
 
 // The value of one series (name and labels as the agent prints them) in Prometheus text; NaN
@@ -245,7 +219,7 @@ class NetworkFaults : public ::testing::Test {
     const std::string made = LastValuePackage(package);
     ASSERT_EQ(made, "");
 
-    http_ = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+    http_port_ = FreeLoopbackPort();
     config_ = dir_.Write(
         "agent.yaml",
         fmt::format(R"(gateway:
@@ -276,7 +250,7 @@ http:
                     fmt::arg("broker", broker_proxy_->port()), fmt::arg("plc", plc_proxy_->port()),
                     fmt::arg("poll", kPollInterval.count()),
                     fmt::arg("timeout", kModbusTimeout.count()), fmt::arg("pkg", package.string()),
-                    fmt::arg("listen", http_.substr(7))));
+                    fmt::arg("listen", "127.0.0.1:" + std::to_string(http_port_))));
     // The subscriber talks to the broker directly: it sees what reaches the broker.
     sub_ = std::make_unique<MosquittoSub>(broker_->port(), "plant1/#",
                                           std::vector<std::string>{"-q", "1"});
@@ -326,10 +300,10 @@ http:
     ASSERT_TRUE(agent_->WaitForOutput("running;", seconds(30))) << agent_->Stderr();
     ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20))) << agent_->Stderr();
     ASSERT_TRUE(agent_->WaitForOutput("data ok", seconds(20))) << agent_->Stderr();
-    const std::string metrics = HttpGet(http_ + "/metrics").body;
+    const std::string metrics = HttpGet(http_port_, "/metrics", seconds(5)).body;
     ASSERT_EQ(Metric(metrics, "edge_modbus_connected{device=\"plc\"}"), 1) << metrics;
     ASSERT_EQ(Metric(metrics, "edge_upstream_connected"), 1) << metrics;
-    ASSERT_EQ(HttpGet(http_ + "/health").status, 200);
+    ASSERT_EQ(HttpGet(http_port_, "/health", seconds(5)).status, 200);
   }
 
   void Run(Link link, TcpProxy::Mode mode);
@@ -340,7 +314,7 @@ http:
   modbus_t* modbus_ = nullptr;
   std::unique_ptr<TcpProxy> plc_proxy_;
   std::unique_ptr<TcpProxy> broker_proxy_;
-  std::string http_;
+  int http_port_ = 0;
   fs::path config_;
   std::unique_ptr<MosquittoSub> sub_;
   std::unique_ptr<NotifyRecorder> notify_;
@@ -369,7 +343,7 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   const std::string online = "plant1/net-pc1/status {\"state\":\"online\"";
 
   ASSERT_NO_FATAL_FAILURE(StartAgent());
-  const std::string metrics_before = HttpGet(http_ + "/metrics").body;
+  const std::string metrics_before = HttpGet(http_port_, "/metrics", seconds(5)).body;
 
   TcpProxy& proxy = link == Link::kPlc ? *plc_proxy_ : *broker_proxy_;
   const int online_before = CountOf(sub_->Received(), online);
@@ -389,12 +363,12 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
     SetPressure(0.1f);
     EXPECT_TRUE(WaitForAlarmLog("cleared", 1)) << agent_->Stderr();
   }
-  std::vector<HttpAnswer> health;
+  std::vector<HttpReply> health;
   std::vector<std::string> metrics;
   while (Steady::now() < fault_start + fault_length) {
     const Steady::time_point tick = Steady::now();
-    health.push_back(HttpGet(http_ + "/health"));
-    metrics.push_back(HttpGet(http_ + "/metrics").body);
+    health.push_back(HttpGet(http_port_, "/health", seconds(5)));
+    metrics.push_back(HttpGet(http_port_, "/metrics", seconds(5)).body);
     std::this_thread::sleep_until(std::min(tick + milliseconds(250), fault_start + fault_length));
   }
   const std::string received_at_lift = sub_->Received();
@@ -467,7 +441,7 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   // /health answered every time, within its 5 s limit.
   int answered = 0;
   double slowest = 0;
-  for (const HttpAnswer& a : health) {
+  for (const HttpReply& a : health) {
     answered +=
         (a.status == 200 || a.status == 503) && a.body.find("\"status\"") != std::string::npos;
     slowest = std::max(slowest, a.seconds);
@@ -503,7 +477,7 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
     for (const std::string& m : metrics) {
       down_in_metrics = down_in_metrics || Metric(m, "edge_upstream_connected") == 0;
     }
-    for (const HttpAnswer& a : health) {
+    for (const HttpReply& a : health) {
       down_in_health = down_in_health ||
                        (a.status == 503 &&
                         a.body.find("the upstream broker is not connected") != std::string::npos);
@@ -555,9 +529,9 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   }
 
   // Fully back: /health says ok, and the agent still stops cleanly.
-  EXPECT_TRUE(WaitUntil([&] { return HttpGet(http_ + "/health").status == 200; }, seconds(15),
-                        milliseconds(200)))
-      << HttpGet(http_ + "/health").body;
+  EXPECT_TRUE(WaitUntil([&] { return HttpGet(http_port_, "/health", seconds(5)).status == 200; },
+                        seconds(15), milliseconds(200)))
+      << HttpGet(http_port_, "/health", seconds(5)).body;
   agent_->Signal(SIGTERM);
   EXPECT_EQ(agent_->Wait(seconds(15)), std::optional<int>(0)) << agent_->Stderr();
   std::printf("%s: proxy accepted %llu, refused %llu, reset %llu; agent log:\n%s\n",

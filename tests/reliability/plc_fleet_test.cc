@@ -31,6 +31,7 @@
 #include "tests/drivers/peer_process.h"
 #include "tests/reliability/reliability.h"
 #include "tests/reliability/tcp_proxy.h"
+#include "tests/support/http_get.h"
 #include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
@@ -56,18 +57,6 @@ double Metric(const std::string& text, const std::string& series) {
   return std::strtod(text.c_str() + at + needle.size() - 1, nullptr);
 }
 
-// GET /metrics through python3's urllib (as the integration tests ask the endpoint).
-std::string GetMetrics(const std::string& base) {
-  const CommandResult r = RunCommand(
-      {.argv =
-           {EDGE_TEST_PYTHON, "-c",
-            "import sys, urllib.request\n"
-            "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())\n",
-            base + "/metrics"}},
-      seconds(10));
-  return r.exit_code == 0 ? r.out : "";
-}
-
 std::string Device(int i) { return fmt::format("d{}", i); }
 
 TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
@@ -83,11 +72,11 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
   TcpProxy proxy(sims[0]->port());
   ASSERT_TRUE(proxy.ok()) << proxy.error();
 
-  const std::string base = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  const int http_port = FreeLoopbackPort();
   std::string config = fmt::format(
       "gateway:\n  id: fleet-pc1\n  data_dir: {}\nhttp:\n  listen: {}\n"
       "modbus:\n",
-      (dir.path() / "data").string(), base.substr(7));
+      (dir.path() / "data").string(), "127.0.0.1:" + std::to_string(http_port));
   for (int i = 0; i < kDevices; ++i) {
     config += fmt::format(
         "  - name: {}\n    host: 127.0.0.1\n    port: {}\n    poll_interval: 100ms\n"
@@ -102,7 +91,7 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
   // Every device has answered before the fault begins.
   const auto deadline = std::chrono::steady_clock::now() + seconds(20);
   const auto all_polled = [&] {
-    const std::string text = GetMetrics(base);
+    const std::string text = HttpGet(http_port, "/metrics").body;
     for (int i = 0; i < kDevices; ++i) {
       const double polls =
           Metric(text, fmt::format("edge_modbus_polls_total{{device=\"{}\"}}", Device(i)));
@@ -113,17 +102,17 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
   while (!all_polled() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(200));
   }
-  ASSERT_TRUE(all_polled()) << GetMetrics(base) << agent.Stderr();
+  ASSERT_TRUE(all_polled()) << HttpGet(http_port, "/metrics").body << agent.Stderr();
   std::this_thread::sleep_for(seconds(1));
 
-  const std::string before = GetMetrics(base);
+  const std::string before = HttpGet(http_port, "/metrics").body;
   const auto stall_wall = std::chrono::system_clock::now();
   proxy.SetMode(TcpProxy::Mode::kStall);
   const Timestamp from =
       std::chrono::time_point_cast<std::chrono::microseconds>(stall_wall) + seconds(1);
   const Timestamp to = from + fault_length;
   std::this_thread::sleep_until(to + milliseconds(200));
-  const std::string during = GetMetrics(base);
+  const std::string during = HttpGet(http_port, "/metrics").body;
   proxy.SetMode(TcpProxy::Mode::kPass);
   EXPECT_TRUE(agent.running()) << agent.Stderr();
   agent.Signal(SIGTERM);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "tests/reliability/reliability.h"
+#include "tests/support/http_get.h"
 #include "tests/support/http_servers.h"
 #include "tests/support/last_value_model.h"
 #include "tests/support/mosquitto_broker.h"
@@ -82,33 +83,6 @@ std::string LinesWith(const std::string& text, const std::string& needle) {
     if (Contains(line, needle)) out += line + "\n";
   }
   return out;
-}
-
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-
-// GET http://127.0.0.1:port/path (the agent's /metrics and /health), 503 bodies included.
-HttpReply HttpGet(int port, const std::string& path) {
-  const CommandResult r =
-      RunCommand({.argv = {kPython, "-c",
-                           "import sys, urllib.request, urllib.error\n"
-                           "try:\n"
-                           "  r = urllib.request.urlopen(sys.argv[1], timeout=10)\n"
-                           "  print(r.status); print(r.read().decode())\n"
-                           "except urllib.error.HTTPError as e:\n"
-                           "  print(e.code); print(e.read().decode())\n",
-                           "http://127.0.0.1:" + std::to_string(port) + path}});
-  HttpReply reply;
-  const size_t eol = r.out.find('\n');
-  if (r.exit_code != 0 || eol == std::string::npos) {
-    reply.body = r.out + r.err;
-    return reply;
-  }
-  reply.status = std::atoi(r.out.substr(0, eol).c_str());
-  reply.body = r.out.substr(eol + 1);
-  return reply;
 }
 
 // mosquitto_pub of one message (QoS 1) on a plain listener, optionally with credentials.

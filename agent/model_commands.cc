@@ -140,12 +140,13 @@ int RunModelPack(const PackOptions& o) {
     if (!n.ok()) return Fail(kCmd, n.status());
     normalize = std::move(*n);
   }
-  // A signing key every user of the machine can read is no longer a secret: refused.
+  StatusOr<inference::SigningKey> key = inference::SigningKey::Load(o.private_key);
+  if (!key.ok()) return Fail(kCmd, key.status());
+  // A signing key every user of the machine can read is no longer a secret: refused. (Checked
+  // after loading, so a public key named by mistake is reported as what it is.)
   if (std::string fault = config::WorldReadableFault(o.private_key); !fault.empty()) {
     return FailBadInput(kCmd, "--key " + o.private_key + ": " + fault);
   }
-  StatusOr<inference::SigningKey> key = inference::SigningKey::Load(o.private_key);
-  if (!key.ok()) return Fail(kCmd, key.status());
   StatusOr<std::string> onnx = ReadFileToString(o.onnx, inference::kMaxArtifactBytes);
   if (!onnx.ok()) return Fail(kCmd, onnx.status());
 

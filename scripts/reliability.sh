@@ -6,7 +6,7 @@
 # quick (the default) is what CI runs, from scripts/test.sh, on the build it has just tested; full
 # is run by hand and takes about two hours (the soak alone is one). Without BUILD_DIR the project
 # is built in build/reliability. Prints every figure as a table and exits non-zero if a test or a
-# figure failed. The full profile also runs each fuzz target for EDGE_FUZZ_SECONDS (default 600).
+# figure failed. The full profile also runs each fuzz target for EDGE_FUZZ_SECONDS (default 300).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 profile=${1:-quick}
@@ -34,6 +34,6 @@ echo "== reliability figures ($profile profile)"
 /usr/bin/python3 "$root/tests/reliability/report.py" "$figures" || status=1
 
 if [ "$profile" = full ]; then
-  EDGE_FUZZ_SECONDS=${EDGE_FUZZ_SECONDS:-600} "$root/scripts/fuzz.sh" || status=1
+  EDGE_FUZZ_SECONDS=${EDGE_FUZZ_SECONDS:-300} "$root/scripts/fuzz.sh" || status=1
 fi
 exit $status

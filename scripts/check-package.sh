@@ -346,7 +346,12 @@ EOF
     grep 'windows scored' "$sys/agent.log" | grep -qv ' 0 windows scored' && break
     sleep 0.1
   done
-  mosquitto_pub -p "$mqtt_port" -t plant1/pump1/vib -m '{"rms": 0.5}' || true
+  # Retained, so that the source gets it whenever its subscription lands.
+  mosquitto_pub -p "$mqtt_port" -r -t plant1/pump1/vib -m '{"rms": 0.5}' || true
+  for _ in $(seq 100); do  # until a status line counts it (at most 10 s)
+    grep -q 'mqtt source vib (.*[1-9][0-9]* messages' "$sys/agent.log" && break
+    sleep 0.1
+  done
   agent_pid=$(pgrep -P "$tracer" -x edge-agent || true)
   if [ -n "$agent_pid" ]; then
     /usr/bin/kill -HUP "$agent_pid"  # what ExecReload= runs

@@ -189,7 +189,7 @@ int RunDaemon(const RunOptions& options) {
         sd_notify(0, "WATCHDOG=1");
       } else {
         rate_log.Error("watchdog",
-                       "watchdog: the {} stage has made no progress for over {} ms; withholding "
+                       "watchdog: {} has made no progress for over {} ms; withholding "
                        "the watchdog ping so that systemd restarts the agent",
                        stuck, stuck_limit.count());
       }

@@ -176,6 +176,10 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
       [](const DeploymentSnapshot&) { return 1; });
   w.Each("edge_deployment_windows_scored_total", "counter", "Windows scored.", snap.deployments,
          asset, [](const DeploymentSnapshot& d) { return d.windows_scored; });
+  w.Each("edge_deployment_windows_assembled_total", "counter",
+         "Windows assembled and handed to the model (scored, or scored non-finite).",
+         snap.deployments, asset,
+         [](const DeploymentSnapshot& d) { return d.windows_assembled; });
   w.Each("edge_deployment_windows_unscorable_total", "counter",
          "Windows that could not be scored (stale, missing or bad inputs).", snap.deployments,
          asset, [](const DeploymentSnapshot& d) { return d.windows_unscorable; });
@@ -230,7 +234,7 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
 
 Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage) {
   Health h;
-  if (!stuck_stage.empty()) h.problems.push_back("the " + stuck_stage + " stage is stuck");
+  if (!stuck_stage.empty()) h.problems.push_back(stuck_stage + " is stuck");
   if (snap.storage_paused) {
     h.problems.push_back("storage is failing (disk full or write errors): ingest is paused");
   }

@@ -94,6 +94,7 @@ struct DeploymentState {
   std::unique_ptr<AlarmEngine> alarm;
   double threshold = 0.0;
   double last_score = 0.0;
+  uint64_t windows_assembled = 0;  // handed over by its assemblers, across model swaps
   // What Snapshot() reports, copied by the scoring thread after each round; plain values, so
   // that the copy allocates nothing. Guarded by Pipeline::Impl::snapshot_mu_.
   struct Published {
@@ -101,6 +102,7 @@ struct DeploymentState {
     AlarmState alarm = AlarmState::kNormal;
     double last_score = 0.0;
     uint64_t windows_unscorable = 0;  // the assembler's count: every window, not every gap
+    uint64_t windows_assembled = 0;
     AlarmCounters alarms;
     LatencyHistogram inference;
     // Set when the model changes (rare), so that strings are copied only then.
@@ -556,6 +558,7 @@ void Pipeline::Impl::AdvanceAll(Timestamp now) {
 
 void Pipeline::Impl::OnWindow(const inference::WindowAssembler& assembler, Timestamp window_end) {
   const size_t index = assembler_owner_.at(&assembler);
+  ++deployments_[index].windows_assembled;
   ModelGroup& group = *deployments_[index].group;
   if (group.failed) {
     deployments_[index].alarm->OnUnscorable();
@@ -818,6 +821,7 @@ void Pipeline::Impl::UpdateSnapshot(DeploymentState& d) {
   d.published.alarm = d.alarm->state();
   d.published.last_score = d.last_score;
   d.published.windows_unscorable = d.assembler->counters().windows_unscorable;
+  d.published.windows_assembled = d.windows_assembled;
   d.published.alarms = d.alarm->counters();
 }
 
@@ -935,6 +939,7 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
     out.alarm = p.alarm;
     out.last_score = p.last_score;
     out.windows_scored = p.alarms.windows_scored;
+    out.windows_assembled = p.windows_assembled;
     out.windows_unscorable = p.windows_unscorable;
     out.alarms_raised = p.alarms.raised;
     out.alarms_cleared = p.alarms.cleared;
@@ -979,11 +984,11 @@ std::string Pipeline::Impl::LogStatus() const {
                            : (snap.upstream_connected ? "connected" : "not connected"));
   for (const DeploymentSnapshot& d : snap.deployments) {
     log_->info(
-        "deployment {}: {} {}, data {}{}, alarm {}, last score {:.4g}, {} windows scored, "
-        "{} unscorable",
+        "deployment {}: {} {}, data {}{}, alarm {}, last score {:.4g}, {} windows scored "
+        "({} assembled), {} unscorable",
         d.asset, d.model, d.model_version, d.state,
         d.state_input.empty() ? "" : " (" + d.state_input + ")", AlarmStateName(d.alarm),
-        d.last_score, d.windows_scored, d.windows_unscorable);
+        d.last_score, d.windows_scored, d.windows_assembled, d.windows_unscorable);
   }
   int raised = 0, scoring = 0;
   for (const DeploymentSnapshot& d : snap.deployments) {
@@ -996,9 +1001,10 @@ std::string Pipeline::Impl::LogStatus() const {
 }
 
 std::string Pipeline::Impl::Stuck(std::chrono::milliseconds limit) const {
-  if (scoring_thread_.joinable() && scoring_beat_.Age() > limit) return "scoring";
-  if (writer_ != nullptr && writer_->heartbeat().Age() > limit) return "storage writer";
-  if (publisher_thread_.joinable() && publisher_beat_.Age() > limit) return "publisher";
+  if (scoring_thread_.joinable() && scoring_beat_.Age() > limit) return "the scoring stage";
+  if (writer_ != nullptr && writer_->heartbeat().Age() > limit) return "the storage writer";
+  if (publisher_thread_.joinable() && publisher_beat_.Age() > limit) return "the publisher";
+  if (modbus_ != nullptr) return modbus_->Stuck(limit);
   return "";
 }
 

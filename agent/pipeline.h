@@ -74,7 +74,8 @@ struct DeploymentSnapshot {
   std::string state_input;  // the input at fault, if any
   AlarmState alarm = AlarmState::kNormal;
   double last_score = 0.0;
-  uint64_t windows_scored = 0;
+  uint64_t windows_scored = 0;     // with a finite score
+  uint64_t windows_assembled = 0;  // handed to the model: scored, or scored non-finite
   uint64_t windows_unscorable = 0;
   uint64_t alarms_raised = 0;
   uint64_t alarms_cleared = 0;
@@ -125,8 +126,10 @@ class Pipeline {
   // Logs every source's and stage's counters (the periodic status log) and returns a one-line
   // summary of them for sd_notify STATUS=; one snapshot serves both.
   std::string LogStatus() const;
-  // For the systemd watchdog: the stage whose thread has not gone round its loop for longer
-  // than `limit` (scoring, storage writer, publisher), or "" when every one is progressing.
+  // For the systemd watchdog: the thread that has not gone round its loop for longer than
+  // `limit` ("the scoring stage", "the storage writer", "the publisher", "the Modbus poll thread
+  // for <endpoint>"), or "" when every one is progressing. MQTT sources run on paho's threads
+  // and model sync off the data path: neither is watched.
   std::string Stuck(std::chrono::milliseconds limit) const;
 
   class Impl;

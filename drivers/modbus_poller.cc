@@ -147,6 +147,9 @@ StatusOr<std::unique_ptr<ModbusPoller>> ModbusPoller::Create(std::vector<ModbusD
     d->key_connection = config.name + "/connection";
     d->key_dropped = config.name + "/queue-full";
     poller->connect_timeout_ = std::max(poller->connect_timeout_, config.timeout);
+    poller->longest_block_ =
+        std::max({poller->longest_block_, poller->connect_timeout_,
+                  config.timeout * static_cast<int64_t>(d->plan.requests.size())});
     d->config = std::move(config);
     poller->devices_.push_back(std::move(d));
   }

@@ -130,6 +130,9 @@ class ModbusPoller {
   size_t device_count() const { return devices_.size(); }
   const config::ModbusDevice& device(size_t index) const;
   const std::string& endpoint() const { return endpoint_; }
+  // The longest one Connect() or Poll() can block: the largest timeout of a device times its
+  // number of requests.
+  std::chrono::milliseconds longest_block() const { return longest_block_; }
   // The start-up description of each device's read plan (DescribePlan), one line per device.
   std::vector<std::string> DescribePlans() const;
 
@@ -158,6 +161,7 @@ class ModbusPoller {
   int silent_requests_ = 0;  // failed requests in a row without a valid answer
   bool last_poll_answered_ = false;
   std::chrono::milliseconds connect_timeout_{0};
+  std::chrono::milliseconds longest_block_{0};
   RateLimitedLog log_;
 };
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <map>
 
+#include "core/crash_point.h"
 #include "core/logging.h"
 
 namespace edge::drivers {
@@ -56,6 +57,7 @@ StatusOr<std::unique_ptr<ModbusSource>> ModbusSource::Create(
     if (!poller.ok()) return poller.status();
     poller_index[endpoint] = source->pollers_.size();
     source->pollers_.push_back(std::move(*poller));
+    source->beats_.push_back(std::make_unique<Heartbeat>());
   }
   for (const auto& [endpoint, index] : position) {
     source->order_.emplace_back(poller_index[endpoint], index);
@@ -68,8 +70,9 @@ Status ModbusSource::Start() {
   started_ = true;
   const auto log = GetLogger("modbus");
   for (const std::string& line : DescribePlans()) log->info("read plan: {}", line);
-  for (const auto& poller : pollers_) {
-    threads_.emplace_back([this, p = poller.get()] { Run(*p); });
+  for (size_t i = 0; i < pollers_.size(); ++i) {
+    beats_[i]->Beat();
+    threads_.emplace_back([this, i] { Run(*pollers_[i], *beats_[i]); });
   }
   return Status::Ok();
 }
@@ -80,8 +83,13 @@ void ModbusSource::Stop() {
   threads_.clear();
 }
 
-void ModbusSource::Run(ModbusPoller& poller) {
+void ModbusSource::Run(ModbusPoller& poller, Heartbeat& beat) {
   pthread_setname_np(pthread_self(), "modbus-poll");
+  // Sleeps until `deadline` (true: stop requested), announcing it to the watchdog first.
+  const auto sleep_until = [&](Steady::time_point deadline) {
+    beat.BeatFor(deadline - clock_.SteadyNow());
+    return clock_.SleepUntil(deadline, stop_);
+  };
   const auto log = GetLogger("modbus");
   const size_t n = poller.device_count();
   std::vector<Steady::time_point> next(n);  // each device's next poll slot
@@ -91,11 +99,13 @@ void ModbusSource::Run(ModbusPoller& poller) {
   uint64_t failed_connects = 0;  // in the current streak
 
   while (!stop_.requested()) {
+    StallPoint("modbus-poll");
     if (!poller.connected()) {
+      beat.BeatFor(poller.longest_block());
       if (Status s = poller.Connect(); !s.ok()) {
         if (failed_connects++ == 0) log->warn("{}; retrying with back-off", s.message());
         poller.MarkAllBad();
-        if (clock_.SleepUntil(clock_.SteadyNow() + backoff, stop_)) break;
+        if (sleep_until(clock_.SteadyNow() + backoff)) break;
         backoff = std::min(backoff * 2, options_.backoff_max);
         continue;
       }
@@ -113,7 +123,8 @@ void ModbusSource::Run(ModbusPoller& poller) {
     }
 
     const size_t i = static_cast<size_t>(std::min_element(next.begin(), next.end()) - next.begin());
-    if (clock_.SleepUntil(next[i], stop_)) break;
+    if (sleep_until(next[i])) break;
+    beat.BeatFor(poller.longest_block());
     const ModbusPoller::PollResult result = poller.Poll(i);
     if (poller.last_poll_answered()) backoff = options_.backoff_initial;
 
@@ -142,7 +153,7 @@ void ModbusSource::Run(ModbusPoller& poller) {
 
     if (result == ModbusPoller::PollResult::kConnectionLost) {
       poller.Disconnect();
-      if (clock_.SleepUntil(clock_.SteadyNow() + backoff, stop_)) break;
+      if (sleep_until(clock_.SteadyNow() + backoff)) break;
       backoff = std::min(backoff * 2, options_.backoff_max);
     }
   }
@@ -155,6 +166,14 @@ std::vector<ModbusDeviceStats> ModbusSource::stats() const {
   std::vector<ModbusDeviceStats> out;
   for (const auto& [p, d] : order_) out.push_back(std::move(per_poller[p][d]));
   return out;
+}
+
+std::string ModbusSource::Stuck(std::chrono::milliseconds limit) const {
+  if (!started_ || stop_.requested()) return "";
+  for (size_t i = 0; i < pollers_.size(); ++i) {
+    if (beats_[i]->Age() > limit) return "the Modbus poll thread for " + pollers_[i]->endpoint();
+  }
+  return "";
 }
 
 std::vector<std::string> ModbusSource::DescribePlans() const {

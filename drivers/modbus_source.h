@@ -24,7 +24,11 @@
 // Samples carry TagIds from the TagRegistry given at construction, which must already hold every
 // numeric tag's name (it is only read: the threads share it without locks).
 //
-// Thread-safety: Start and Stop are called from one controlling thread. stats() and
+// Watchdog: each thread beats a Heartbeat before every connect, poll and sleep, announcing how long
+// it may block (the longest request bound, or the sleep); Stuck() names a thread that has
+// overrun that by more than the limit (a request that never returns, a thread that died).
+//
+// Thread-safety: Start and Stop are called from one controlling thread. stats(), Stuck() and
 // DescribePlans() are safe from any thread at any time.
 #pragma once
 
@@ -37,6 +41,7 @@
 #include "config/config.h"
 #include "core/bounded_queue.h"
 #include "core/clock.h"
+#include "core/heartbeat.h"
 #include "core/sample.h"
 #include "core/status.h"
 #include "core/stop_signal.h"
@@ -82,13 +87,18 @@ class ModbusSource {
   std::vector<ModbusDeviceStats> stats() const;
   std::vector<std::string> DescribePlans() const;
 
+  // "the Modbus poll thread for <endpoint>" of the first thread more than `limit` past the end
+  // of what it announced it would block for; "" if none (or not started).
+  std::string Stuck(std::chrono::milliseconds limit) const;
+
  private:
   ModbusSource(const Clock& clock, Options options);
-  void Run(ModbusPoller& poller);
+  void Run(ModbusPoller& poller, Heartbeat& beat);
 
   const Clock& clock_;
   const Options options_;
   std::vector<std::unique_ptr<ModbusPoller>> pollers_;
+  std::vector<std::unique_ptr<Heartbeat>> beats_;  // per poller, beaten by its thread
   // Per device in configuration order: (poller index, device index within it).
   std::vector<std::pair<size_t, size_t>> order_;
   StopSignal stop_;

@@ -41,6 +41,7 @@ PipelineSnapshot Sample() {
   d.state = "ok";
   d.last_score = 0.25;
   d.windows_scored = 7;
+  d.windows_assembled = 8;
   d.inference.Add(0.0002);
   d.inference.Add(0.0002);
   d.inference.Add(3.0);  // beyond the last bound: +Inf
@@ -80,6 +81,8 @@ TEST(Metrics, TextIsValidPrometheusWithTheSnapshotsValues) {
            "edge_deployment_model_info{asset=pump1,model=pump-anomaly,version=1.4.0} 1",
            "edge_deployment_state{asset=pump1,state=ok} 1",
            "edge_deployment_score{asset=pump1} 0.25",
+           "edge_deployment_windows_scored_total{asset=pump1} 7",
+           "edge_deployment_windows_assembled_total{asset=pump1} 8",
            "edge_inference_seconds_bucket{asset=pump1,le=0.00025} 2",
            "edge_inference_seconds_bucket{asset=pump1,le=0.5} 2",
            "edge_inference_seconds_bucket{asset=pump1,le=+Inf} 3",
@@ -127,7 +130,7 @@ TEST(Health, FailingWhenStorageUpstreamOrAStageIsDown) {
   PipelineSnapshot snap = Sample();
   snap.storage_paused = true;
   snap.upstream_connected = false;
-  const Health h = AssessHealth(snap, "scoring");
+  const Health h = AssessHealth(snap, "the scoring stage");
   EXPECT_FALSE(h.ok());
   ASSERT_EQ(h.problems.size(), 3u);
   EXPECT_EQ(h.problems[0], "the scoring stage is stuck");

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -39,8 +40,9 @@ CommandResult Agent(std::vector<std::string> args, const std::string& cwd = "") 
 // The examples name realistic plant addresses (10.x PLCs, *.plant.local). `run` really polls
 // them, and tests must never send traffic off this machine, so the daemon tests run a copy of
 // config/examples/ in which every Modbus `host:` is 127.0.0.1 (nothing listens on port 502
-// there: the connection is refused at once, which the agent survives and reports), and the
-// metrics endpoint listens on a free loopback port.
+// there: the connection is refused at once, which the agent survives and reports), brokers and
+// the model repository are free loopback ports where nothing listens, and the metrics endpoint
+// listens on a free loopback port.
 fs::path LocalExamples(const ScratchDir& dir) {
   const fs::path copy = dir.path() / "examples";
   fs::copy(kSourceDir / "config/examples", copy, fs::copy_options::recursive);
@@ -55,6 +57,15 @@ fs::path LocalExamples(const ScratchDir& dir) {
       // The metrics endpoint on a free port, so that tests running at once do not collide.
       if (key != std::string::npos && line.compare(key, 7, "listen:") == 0) {
         line = line.substr(0, key) + "listen: 127.0.0.1:" + std::to_string(FreeLoopbackPort());
+      }
+      // Brokers and the model repository on free ports where nothing listens: a broker a
+      // developer runs on 1883 is left alone, and the repository is not looked for on the net.
+      if (key != std::string::npos && line.compare(key, 7, "broker:") == 0) {
+        line = line.substr(0, key) + "broker: tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+      }
+      if (key != std::string::npos && line.compare(key, 4, "url:") == 0) {
+        line = line.substr(0, key) + "url: http://127.0.0.1:" + std::to_string(FreeLoopbackPort()) +
+               "/repo/";
       }
       out += line + "\n";
     }
@@ -256,6 +267,11 @@ TEST(Run, ReloadOfABrokenConfigKeepsRunning) {
   agent.Signal(SIGHUP);
   EXPECT_TRUE(agent.WaitForOutput("keeping the running configuration", seconds(10)))
       << agent.Stderr();
+  // The fault, as check-config names it: "FILE:LINE:COL: error: ...".
+  EXPECT_TRUE(std::regex_search(agent.Stderr(),
+                                std::regex(config.string() + ":[0-9]+:[0-9]+: error: ")))
+      << agent.Stderr();
+  EXPECT_EQ(agent.Stderr().find("reload: applied"), std::string::npos);
   EXPECT_TRUE(agent.running());
   agent.Signal(SIGTERM);
   EXPECT_EQ(agent.Wait(seconds(5)), std::optional<int>(0));
@@ -286,16 +302,23 @@ TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
 }
 
 // Under WatchdogSec=, the agent pings while its stages go round their loops, and stops pinging
-// when one is stuck (here the scoring thread, blocked by a test hook), so systemd restarts it.
+// when one is stuck (here the scoring thread or a Modbus poll thread, blocked by a test hook),
+// so systemd restarts it.
 TEST(Run, WatchdogIsPingedOnlyWhileEveryStageProgresses) {
-  for (const bool stall : {false, true}) {
-    SCOPED_TRACE(stall ? "scoring stuck" : "healthy");
+  struct Case {
+    const char* stall_at;  // "" for none
+    const char* logged;
+  };
+  for (const Case& c : {Case{"", ""}, Case{"scoring", "the scoring stage has made no progress"},
+                        Case{"modbus-poll", "the Modbus poll thread for tcp://127.0.0.1:"}}) {
+    SCOPED_TRACE(*c.stall_at != '\0' ? c.stall_at : "healthy");
+    const bool stall = *c.stall_at != '\0';
     ScratchDir dir;
     NotifySocket notify(dir.path() / "notify");
     ASSERT_TRUE(notify.ok());
     std::vector<std::pair<std::string, std::string>> env = {
         {"NOTIFY_SOCKET", notify.path().string()}, {"WATCHDOG_USEC", "8000000"}};
-    if (stall) env.emplace_back("EDGE_TEST_STALL_AT", "scoring");
+    if (stall) env.emplace_back("EDGE_TEST_STALL_AT", c.stall_at);
     Subprocess agent(
         {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
                   "--data-dir", (dir.path() / "data").string()},
@@ -308,7 +331,7 @@ TEST(Run, WatchdogIsPingedOnlyWhileEveryStageProgresses) {
     const std::vector<std::string> later = notify.Receive(seconds(4));
     if (stall) {
       EXPECT_EQ(CountContaining(later, "WATCHDOG=1"), 0);
-      EXPECT_TRUE(agent.WaitForOutput("the scoring stage has made no progress", seconds(5)))
+      EXPECT_TRUE(agent.WaitForOutput(c.logged, seconds(5)))
           << agent.Stderr();
       agent.Signal(SIGKILL);  // what systemd does when the pings stop
       EXPECT_EQ(agent.Wait(seconds(5)), std::optional<int>(128 + SIGKILL));

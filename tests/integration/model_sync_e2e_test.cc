@@ -8,11 +8,14 @@
 #include <modbus.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -225,6 +228,80 @@ TEST_F(ModelSyncEndToEnd, NewVersionsRunAfterANotifyAndWithinOnePoll) {
                 dir_.Write("s0.json", ModelStatuses()[0].dump()).string(),
                 dir_.Write("s1.json", ModelStatuses()[1].dump()).string()}});
   EXPECT_EQ(validate.exit_code, 0) << validate.out << validate.err;
+}
+
+// The figures of pump1's status lines ("deployment pump1: pump 1.1.0, data ok, alarm raised, last
+// score 0.9, 37 windows scored (37 assembled), 0 unscorable"), in order.
+struct StatusLine {
+  std::string version, alarm;
+  double last_score = 0;
+  uint64_t scored = 0, assembled = 0, unscorable = 0;
+};
+std::vector<StatusLine> StatusLines(const std::string& log) {
+  static const std::regex re(
+      "deployment pump1: pump ([0-9.]+), data [a-z_]+(?: \\([^)]*\\))?, alarm ([a-z]+), last "
+      "score ([-0-9.e+naif]+), ([0-9]+) windows scored \\(([0-9]+) assembled\\), ([0-9]+) "
+      "unscorable");
+  std::vector<StatusLine> out;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
+       ++it) {
+    out.push_back({(*it)[1], (*it)[2], std::stod((*it)[3]), std::stoull((*it)[4]),
+                   std::stoull((*it)[5]), std::stoull((*it)[6])});
+  }
+  return out;
+}
+
+// A new version is swapped in between two scoring rounds: the windows already assembled are
+// scored by the old model, the new one goes on from the next, the alarm engine carries on (a
+// raised alarm is neither raised again nor cleared), and no window goes unscored.
+TEST_F(ModelSyncEndToEnd, ASwapKeepsTheWindowsInFlightAndTheRaisedAlarm) {
+  HttpTestServer server(EDGE_TEST_PYTHON);
+  ASSERT_EQ(server.error(), "");
+  Publish("1.1.0", server.root());
+  std::unique_ptr<Subprocess> agent = StartAgent(WriteConfig(server.Url("/"), Path("data")));
+  ASSERT_TRUE(WaitForRunning("1.1.0", seconds(20))) << agent->Stderr();
+  SetPressure(0.9f);
+  const std::string alarms = "plant1/line3-pc1/alarms/pump1";
+  ASSERT_TRUE(WaitUntil([&] { return !Messages(*sub_, alarms).empty(); }, seconds(10)))
+      << agent->Stderr();
+  const auto status_lines_of = [&](const std::string& version) {
+    const std::vector<StatusLine> lines = StatusLines(agent->Stderr());
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const StatusLine& l) { return l.version == version; });
+  };
+  ASSERT_TRUE(WaitUntil([&] { return status_lines_of("1.1.0") >= 2; }, seconds(10)))
+      << agent->Stderr();
+
+  Publish("1.2.0", server.root());  // sqrt(0.9) = 0.949: still over the threshold
+  const CommandResult pub =
+      RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1", "-t",
+                           "plant1/line3-pc1/models/notify", "-m", R"({"model":"pump"})"}});
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  ASSERT_TRUE(WaitForRunning("1.2.0", seconds(10))) << agent->Stderr();
+  ASSERT_TRUE(WaitUntil([&] { return status_lines_of("1.2.0") >= 4; }, seconds(10)))
+      << agent->Stderr();
+  agent->Signal(SIGTERM);
+  ASSERT_EQ(agent->Wait(seconds(15)), 0) << agent->Stderr();
+
+  const std::vector<json> sent = Messages(*sub_, alarms);
+  ASSERT_EQ(sent.size(), 1u) << sub_->Received();
+  EXPECT_EQ(sent[0]["state"], "raised");
+  EXPECT_EQ(sent[0]["model_version"], "1.1.0");
+  // Every window assembled was scored, by one model or the other (a window dropped at the swap
+  // would leave `assembled` ahead for good); status lines come once a second, and at 10 windows
+  // a second the count grows by about 10 between two of them, the one across the swap included.
+  const std::vector<StatusLine> lines = StatusLines(agent->Stderr());
+  size_t first_new = 0;
+  while (first_new < lines.size() && lines[first_new].version != "1.2.0") ++first_new;
+  ASSERT_GT(first_new, 1u) << agent->Stderr();
+  ASSERT_LT(first_new + 2, lines.size());
+  for (size_t i = first_new - 1; i < first_new + 2; ++i) {
+    EXPECT_EQ(lines[i].alarm, "raised");
+    EXPECT_EQ(lines[i + 1].scored, lines[i + 1].assembled) << "a window was not scored";
+    EXPECT_EQ(lines[i + 1].unscorable, lines[i].unscorable) << "windows went unscored";
+    EXPECT_GE(lines[i + 1].scored - lines[i].scored, 7u) << "scoring paused at the swap";
+  }
+  EXPECT_NEAR(lines.back().last_score, std::sqrt(0.9), 1e-3);
 }
 
 TEST_F(ModelSyncEndToEnd, HttpsRepositoryWithAPrivateCa) {

@@ -6,6 +6,8 @@
 //     100 (full) times; PRAGMA integrity_check after each kill; every committed alarm delivered.
 //   - DiskFull: the data directory is a size-limited tmpfs that fills up; polling goes on, alarms
 //     are kept and delivered, ingest resumes by itself when space returns.
+//   - Reload: SIGHUP with a new threshold while the broker is down; the alarm queued before the
+//     reload and the clear the new threshold brings are both delivered afterwards.
 //   - Soak (full profile only): 1,000 tags at 10 Hz for an hour with the broker restarted every
 //     5 minutes: RSS flat (growth <= 5 %), no lost alarms.
 //
@@ -145,11 +147,18 @@ modbus:
         std::vector<std::string>{"-q", "1", "-c", "-i", "reliability-sub"});
   }
 
+  ~Rig() {
+    if (plc_client_ != nullptr) {
+      modbus_close(plc_client_);
+      modbus_free(plc_client_);
+    }
+  }
   const std::string& error() const { return error_; }
   MosquittoBroker& broker() { return *broker_; }
   PlcSim& plc() { return *plc_; }
   const ScratchDir& dir() const { return dir_; }
   const fs::path& data_dir() const { return options_.data_dir; }
+  const fs::path& config() const { return config_; }
 
   std::unique_ptr<Subprocess> StartAgent(
       std::vector<std::pair<std::string, std::string>> env = {}) {
@@ -158,6 +167,15 @@ modbus:
         .env = std::move(env)});
   }
 
+  // Writes pump1.pressure to plc-sim (a Modbus client of the test's own); false on failure.
+  bool SetPressure(float value) {
+    if (plc_client_ == nullptr) {
+      plc_client_ = modbus_new_tcp("127.0.0.1", plc_->port());
+      if (plc_client_ == nullptr || modbus_connect(plc_client_) != 0) return false;
+    }
+    const std::array<uint16_t, 2> regs = Float32AbcdRegisters(value);
+    return modbus_write_registers(plc_client_, 0, 2, regs.data()) == 2;
+  }
   // The alarms mosquitto_sub received, in arrival order.
   std::vector<json> Received() const {
     std::vector<json> alarms;
@@ -194,6 +212,7 @@ modbus:
   std::unique_ptr<PlcSim> plc_;
   fs::path config_;
   std::unique_ptr<MosquittoSub> sub_;
+  modbus_t* plc_client_ = nullptr;
   std::string error_;
 };
 
@@ -326,18 +345,12 @@ TEST(Reliability, BrokerOutageLosesNoAlarm) {
   ASSERT_TRUE(agent->WaitForOutput("upstream: connected", seconds(20))) << agent->Stderr();
   std::this_thread::sleep_for(milliseconds(1500));  // the subscriber's session is saved
 
-  modbus_t* plc = modbus_new_tcp("127.0.0.1", rig.plc().port());
-  ASSERT_EQ(modbus_connect(plc), 0);
-  const auto set_pressure = [&](float value) {
-    const std::array<uint16_t, 2> regs = Float32AbcdRegisters(value);
-    ASSERT_EQ(modbus_write_registers(plc, 0, 2, regs.data()), 2);
-  };
   rig.broker().Kill();
   const auto down = steady_clock::now();
   // Raise and clear as often as the outage allows, one transition every second or so.
   size_t transitions = 0;
   while (steady_clock::now() - down < outage - seconds(2)) {
-    set_pressure(transitions % 2 == 0 ? 0.9f : 0.1f);
+    ASSERT_TRUE(rig.SetPressure(transitions % 2 == 0 ? 0.9f : 0.1f));
     const std::string state = transitions % 2 == 0 ? "raised" : "cleared";
     ++transitions;
     ASSERT_TRUE(Eventually(
@@ -349,14 +362,12 @@ TEST(Reliability, BrokerOutageLosesNoAlarm) {
     std::this_thread::sleep_for(milliseconds(300));
   }
   if (transitions % 2 == 1) {  // end cleared
-    set_pressure(0.1f);
+    ASSERT_TRUE(rig.SetPressure(0.1f));
     ++transitions;
     ASSERT_TRUE(Eventually(
         [&] { return CountOf(agent->Stderr(), "alarm cleared for pump1") >= transitions / 2; },
         seconds(10)));
   }
-  modbus_close(plc);
-  modbus_free(plc);
   std::this_thread::sleep_until(down + outage);
   const double down_s = std::chrono::duration<double>(steady_clock::now() - down).count();
   ASSERT_TRUE(rig.broker().Restart()) << rig.broker().error();
@@ -372,6 +383,43 @@ TEST(Reliability, BrokerOutageLosesNoAlarm) {
   RecordDelivery("broker outage", d, 20);
   RecordFigure("broker outage", "time from broker back to all delivered",
                fmt::format("{:.1f} s", drained_s), "(recorded)", d.missing.empty());
+  StopAgent(*agent);
+}
+
+// A reload restarts the pipeline (its publisher too) but not the outbox: an alarm queued while the
+// broker is down survives it, the raised state carries over (not raised a second time), and the
+// new configuration applies at once (a higher threshold clears the alarm).
+TEST(Reliability, ReloadDuringABrokerOutageKeepsQueuedAlarmsAndAppliesTheNewThreshold) {
+  Rig rig({});
+  ASSERT_EQ(rig.error(), "");
+  std::unique_ptr<Subprocess> agent = rig.StartAgent();
+  ASSERT_TRUE(agent->WaitForOutput("upstream: connected", seconds(20))) << agent->Stderr();
+  std::this_thread::sleep_for(milliseconds(1500));  // the subscriber's session is saved
+
+  rig.broker().Kill();
+  ASSERT_TRUE(rig.SetPressure(0.9f));
+  ASSERT_TRUE(Eventually([&] { return CountOf(agent->Stderr(), "alarm raised for pump1") == 1; },
+                         seconds(10)))
+      << agent->Stderr();
+
+  // 0.9 is above the package's threshold (0.5), below the new one.
+  std::string text = ReadFile(rig.config());
+  const std::string alarm = "alarm: {raise_after: 2, clear_after: 2}";
+  ASSERT_NE(text.find(alarm), std::string::npos);
+  text.replace(text.find(alarm), alarm.size(),
+               "alarm: {raise_after: 2, clear_after: 2, threshold: 0.95}");
+  std::ofstream(rig.config(), std::ios::trunc) << text;
+  agent->Signal(SIGHUP);
+  ASSERT_TRUE(agent->WaitForOutput("reload: applied", seconds(20))) << agent->Stderr();
+  ASSERT_TRUE(Eventually([&] { return CountOf(agent->Stderr(), "alarm cleared for pump1") == 1; },
+                         seconds(10)))
+      << agent->Stderr();
+  EXPECT_EQ(CountOf(agent->Stderr(), "alarm raised for pump1"), 1u) << agent->Stderr();
+
+  ASSERT_TRUE(rig.broker().Restart()) << rig.broker().error();
+  const Delivery d = AwaitDelivery(rig, seconds(60));
+  EXPECT_EQ(d.committed, 2u);
+  RecordDelivery("reload during outage", d, 0);
   StopAgent(*agent);
 }
 

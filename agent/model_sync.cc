@@ -462,6 +462,7 @@ Attempt ModelSync::Impl::Install(Entry& e, const ModelVersion& version) {
     return Retry(s.message());
   }
   SetInstalled(e, version);
+  package->dir = e.store.VersionDir(version);  // where the staged files now are
   host_.InstallModel(name, {std::move(*package), clock_.Now() + options_.probation});
   return {Attempt::kInstalled, ""};
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan) and runs each for a bounded
 # time (EDGE_FUZZ_SECONDS, default 20: seven targets stay within CI's budget; the full profile of
-# scripts/reliability.sh passes 600). A crash, leak, sanitizer report or an input that runs longer
+# scripts/reliability.sh passes 300). A crash, leak, sanitizer report or an input that runs longer
 # than EDGE_FUZZ_TIMEOUT seconds (default 30: a hang) fails the run and leaves the reproducer in
 # build/fuzz/findings/<target>/. Each target ends with one summary line for docs/RELIABILITY.md:
 #   fuzz summary: <target> seconds=S executions=N peak_rss_mb=M cov=C ft=F corpus=K crashes=0

@@ -23,7 +23,7 @@ SKAB_FEATURES = [
     "Thermocouple", "Voltage", "Volume Flow RateRMS",
 ]
 # Without the two temperatures: they drift over a run (the motor and the water warm up) and
-# would make the first 400 rows a poor picture of normal (measured: bench/skab/README.md).
+# would make the first 400 rows a poor picture of normal (measured: bench/RESULTS.md, SKAB section).
 DEFAULT_FEATURES = [
     "Accelerometer1RMS", "Accelerometer2RMS", "Current", "Pressure", "Voltage",
     "Volume Flow RateRMS",

@@ -6,6 +6,9 @@
 // Library layering: config depends on core only; drivers, storage, inference and agent read
 // these structs directly, so the schema is defined once.
 //
+// Every struct compares member by member (operator==), so that tests can tell whether two files
+// mean the same configuration (tests/config/reference_test.cc checks the documented defaults so).
+//
 // Thread-safety: plain values. A reload parses into a fresh AgentConfig and swaps it whole.
 #pragma once
 
@@ -26,12 +29,16 @@ using Duration = std::chrono::milliseconds;
 struct SourcePos {
   int line = 0;    // 1-based; 0 when unknown
   int column = 0;  // 1-based
+
+  bool operator==(const SourcePos&) const = default;
 };
 
 struct GatewayConfig {
   std::string id;        // [A-Za-z0-9_.-]+
   std::string data_dir = "/var/lib/edge-agent";
   std::string log_level = "info";  // trace debug info warn error critical off
+
+  bool operator==(const GatewayConfig&) const = default;
 };
 
 struct TlsConfig {
@@ -39,6 +46,8 @@ struct TlsConfig {
   std::string cert_file;  // client certificate (optional; with key_file)
   std::string key_file;
   bool verify_hostname = true;
+
+  bool operator==(const TlsConfig&) const = default;
 };
 
 // One MQTT broker connection's settings (upstream, and each MQTT source).
@@ -49,11 +58,15 @@ struct BrokerConfig {
   std::string password_file;  // file whose first line is the password
   std::optional<TlsConfig> tls;  // required for ssl://
   Duration keepalive{std::chrono::seconds(30)};
+
+  bool operator==(const BrokerConfig&) const = default;
 };
 
 struct UpstreamConfig {
   BrokerConfig broker;
   std::string topic_prefix;  // alarms go to <prefix>/<gateway.id>/alarms/<asset>
+
+  bool operator==(const UpstreamConfig&) const = default;
 };
 
 enum class ModbusTable { kCoil, kDiscreteInput, kInputRegister, kHoldingRegister };
@@ -87,6 +100,8 @@ struct ModbusTag {
   double scale = 1.0;          // value = raw * scale + offset
   double offset = 0.0;
   SourcePos pos;
+
+  bool operator==(const ModbusTag&) const = default;
 };
 
 // Registers (or bits, for coil / discrete tables) a tag occupies.
@@ -106,6 +121,8 @@ struct SerialConfig {
   char parity = 'E';   // N E O
   int data_bits = 8;   // 7 8
   int stop_bits = 1;   // 1 2
+
+  bool operator==(const SerialConfig&) const = default;
 };
 
 struct ModbusDevice {
@@ -121,6 +138,8 @@ struct ModbusDevice {
   uint16_t max_gap = 16;  // unused registers a merged request may bridge
   std::vector<ModbusTag> tags;
   SourcePos pos;
+
+  bool operator==(const ModbusDevice&) const = default;
 };
 
 struct MqttSourceTag {
@@ -128,6 +147,8 @@ struct MqttSourceTag {
   std::string name;
   std::string field;  // JSON pointer ("/rms"); empty: the payload is a plain number
   SourcePos pos;
+
+  bool operator==(const MqttSourceTag&) const = default;
 };
 
 struct MqttSource {
@@ -138,11 +159,15 @@ struct MqttSource {
   std::vector<MqttSourceTag> tags;
   std::string timestamp_field;  // JSON pointer; empty: arrival time
   SourcePos pos;
+
+  bool operator==(const MqttSource&) const = default;
 };
 
 struct StorageConfig {
   Duration retention{std::chrono::hours(24 * 7)};
   uint64_t max_size_bytes = 2ull << 30;
+
+  bool operator==(const StorageConfig&) const = default;
 };
 
 struct RepositoryConfig {
@@ -150,12 +175,16 @@ struct RepositoryConfig {
   Duration poll_interval{std::chrono::minutes(5)};
   std::vector<std::string> trusted_keys;  // PEM ed25519 public keys
   std::string ca_file;                    // optional, for https with a private CA
+
+  bool operator==(const RepositoryConfig&) const = default;
 };
 
 struct AlarmConfig {
   std::optional<double> threshold;  // default: the manifest's output.threshold
   int raise_after = 3;              // consecutive anomalous windows to raise
   int clear_after = 10;             // consecutive normal windows to clear
+
+  bool operator==(const AlarmConfig&) const = default;
 };
 
 struct Deployment {
@@ -166,15 +195,21 @@ struct Deployment {
   AlarmConfig alarm;
   Duration max_input_age{0};  // 0: three model steps
   SourcePos pos;
+
+  bool operator==(const Deployment&) const = default;
 };
 
 struct ModelsConfig {
   std::optional<RepositoryConfig> repository;
   std::vector<Deployment> deployments;
+
+  bool operator==(const ModelsConfig&) const = default;
 };
 
 struct HttpConfig {
   std::string listen;  // host:port; empty: no HTTP endpoint
+
+  bool operator==(const HttpConfig&) const = default;
 };
 
 struct AgentConfig {
@@ -186,6 +221,8 @@ struct AgentConfig {
   StorageConfig storage;
   ModelsConfig models;
   HttpConfig http;
+
+  bool operator==(const AgentConfig&) const = default;
 };
 
 }  // namespace edge::config

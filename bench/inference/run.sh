@@ -43,7 +43,7 @@ if ! "$py" -c 'import torch, onnx' 2>/dev/null; then
 fi
 if [[ ! -f "$here/node_modules/onnxruntime-node/package.json" ]]; then
   echo "run.sh: installing onnxruntime-node 1.20.1 into $here/node_modules" >&2
-  (cd "$here" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1.20.1 >&2)
+  (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund >&2)  # exactly package-lock.json
 fi
 
 if [[ -n "${KEEP_DIR:-}" ]]; then

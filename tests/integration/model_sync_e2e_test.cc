@@ -116,6 +116,14 @@ class ModelSyncEndToEnd : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
+  // Publishes `payload` on the gateway's models/notify topic (mosquitto_pub, QoS 1).
+  void Notify(const std::string& payload) {
+    const CommandResult r =
+        RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1",
+                             "-t", "plant1/line3-pc1/models/notify", "-m", payload}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
   // The agent's configuration for a repository at `url`, data in `data_dir`.
   fs::path WriteConfig(const std::string& url, const std::string& data_dir,
                        const std::string& ca_file = "") {
@@ -198,10 +206,7 @@ TEST_F(ModelSyncEndToEnd, NewVersionsRunAfterANotifyAndWithinOnePoll) {
   // A notify syncs at once.
   Publish("1.1.0", server.root());
   const auto notified = steady_clock::now();
-  const CommandResult pub =
-      RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1", "-t",
-                           "plant1/line3-pc1/models/notify", "-m", R"({"model":"pump"})"}});
-  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  Notify(R"({"model":"pump"})");
   ASSERT_TRUE(WaitForModelStatus(2, seconds(8))) << agent->Stderr();
   EXPECT_LT(steady_clock::now() - notified, seconds(8));  // the poll interval is 10 s
   EXPECT_EQ(ModelStatuses()[1]["version"], "1.1.0");
@@ -273,10 +278,7 @@ TEST_F(ModelSyncEndToEnd, ASwapKeepsTheWindowsInFlightAndTheRaisedAlarm) {
       << agent->Stderr();
 
   Publish("1.2.0", server.root());  // sqrt(0.9) = 0.949: still over the threshold
-  const CommandResult pub =
-      RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1", "-t",
-                           "plant1/line3-pc1/models/notify", "-m", R"({"model":"pump"})"}});
-  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  Notify(R"({"model":"pump"})");
   ASSERT_TRUE(WaitForRunning("1.2.0", seconds(10))) << agent->Stderr();
   ASSERT_TRUE(WaitUntil([&] { return status_lines_of("1.2.0") >= 4; }, seconds(10)))
       << agent->Stderr();
@@ -378,8 +380,7 @@ TEST_F(ModelSyncEndToEnd, AModelScoringNanOnProbationIsRolledBack) {
 
   // 1.2.0 passes the smoke test (sqrt(0) = 0) but scores NaN for a negative input.
   Publish("1.2.0", server.root());
-  RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1", "-t",
-                       "plant1/line3-pc1/models/notify", "-m", "sync"}});
+  Notify("sync");
   ASSERT_TRUE(WaitForRunning("1.2.0", seconds(10))) << agent->Stderr();
   SetPressure(-1.0f);
   ASSERT_TRUE(WaitUntil(

@@ -374,8 +374,10 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   const std::string received_at_lift = sub_->Received();
   const std::string stderr_at_lift = agent_->Stderr();
   const Steady::time_point lift = Steady::now();
-  const Timestamp lift_wall =
-      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  // At the precision `export` prints (milliseconds, truncated): an answer the lift lets through
+  // can arrive within the same millisecond, and must not read as one from before the lift.
+  const Timestamp lift_wall = std::chrono::floor<std::chrono::milliseconds>(
+      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
   const TcpProxy::Counters at_lift = proxy.counters();
   proxy.SetMode(TcpProxy::Mode::kPass);
   EXPECT_TRUE(agent_->running()) << agent_->Stderr();
@@ -462,7 +464,7 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
     int bad = 0;
     int good_during = 0;
     for (const Row& row : Export(config_, FormatRfc3339Millis(fault_start_wall))) {
-      if (row.tag != "pump1.pressure" || row.ts > lift_wall) continue;
+      if (row.tag != "pump1.pressure" || row.ts >= lift_wall) continue;
       bad += !row.good;
       // A poll already on its way when the fault began may still answer.
       good_during += row.good && row.ts > fault_start_wall + seconds(1);

@@ -18,7 +18,9 @@
 //   rt_h    [H, H]     GRU: R of the h gate, transposed, then table.pack'ed
 // The recurrent weights are packed by the kernel table that will run them (pack/packed_floats):
 // row-major as is for the baseline (Eigen), column panels of 16 floats ([K, 16] contiguous blocks)
-// for the AVX2 kernel, which streams them once per step with the hidden-state rows in registers.
+// for the AVX2 kernel, which streams them once per step with the hidden-state rows in registers,
+// walking the panels first to last on even steps and last to first on odd ones (the panels read
+// last are still in L1 when the next step begins).
 //   bias_x  [G*H]      Wb + Rb, except Rb of the GRU h gate when linear_before_reset = 1,
 //   bias_rh [H]        which stays separate (it is inside r * (...)).
 //   peep    [3H]       LSTM peepholes (i, o, f), or null.

@@ -216,10 +216,11 @@ struct KernelCase {
   bool lbr;
   bool reverse;
   int batch;
+  int hidden;
 };
 
 void RunKernelCase(const KernelTable& kt, const KernelCase& c) {
-  const int t_count = 7, in = 5, h = 19, gates = c.lstm ? 4 : 3, gh = gates * h;
+  const int t_count = 7, in = 5, h = c.hidden, gates = c.lstm ? 4 : 3, gh = gates * h;
   const std::vector<float> w = Random(gh * in, 11), r = Random(gh * h, 12), wb = Random(gh, 13),
                            rb = Random(gh, 14), p = Random(3 * h, 15);
   const std::vector<float> x = Random(static_cast<size_t>(t_count) * c.batch * in, 16, 2.0f);
@@ -273,7 +274,7 @@ void RunKernelCase(const KernelTable& kt, const KernelCase& c) {
                                                      wb.data(), rb.data(), c.lbr, c.reverse);
   const std::string what = std::string(kt.name) + (c.lstm ? " LSTM" : " GRU") +
                            (c.lbr ? " lbr1" : " lbr0") + (c.reverse ? " reverse" : "") + " batch " +
-                           std::to_string(c.batch);
+                           std::to_string(c.batch) + " hidden " + std::to_string(h);
   ExpectNear(want, y.data(), what + " Y");
   const int final_t = c.reverse ? 0 : t_count - 1;
   ExpectNear(std::vector<float>(want.begin() + static_cast<ptrdiff_t>(final_t) * c.batch * h,
@@ -283,11 +284,17 @@ void RunKernelCase(const KernelTable& kt, const KernelCase& c) {
 
 std::vector<KernelCase> AllCases() {
   std::vector<KernelCase> cases;
-  for (int batch : {1, 4, 6}) {
-    cases.push_back({false, true, false, batch});
-    cases.push_back({false, false, false, batch});
-    cases.push_back({false, true, true, batch});
-    cases.push_back({true, false, false, batch});
+  // Hidden sizes for the AVX2 panels of 16 columns, walked four at a time for a single row: 15
+  // (an LSTM's 60 columns are one group of four whose last panel is partial), 19 (a group and a
+  // partial panel alone), 40 (groups and panels alone, full and partial). Seven steps: both
+  // directions of the walk, and more than one step of each.
+  for (int hidden : {15, 19, 40}) {
+    for (int batch : {1, 4, 6}) {
+      cases.push_back({false, true, false, batch, hidden});
+      cases.push_back({false, false, false, batch, hidden});
+      cases.push_back({false, true, true, batch, hidden});
+      cases.push_back({true, false, false, batch, hidden});
+    }
   }
   return cases;
 }

@@ -7,11 +7,18 @@
 //   inference_bench --peak-fma
 //       prints `fma_peak_gflops,<x>`: this core's measured float32 FMA throughput (AVX2 FMA, and
 //       AVX-512 where the CPU has it; the larger)
+//   inference_bench --peak-l2
+//       prints `l1d_bytes,<n>` and `l2_read_gbytes,<x>`: this core's L1 data cache size and the
+//       rate at which it reads a buffer that fits L2 but not L1 (AVX2 loads; the best of three
+//       buffer sizes). A recurrent weight matrix larger than L1 is read at that rate at every step,
+//       whatever the kernel, so it bounds the batch-1 time of such a model from below
+//       (bench/inference/report.py).
 //
 // Timing: warm-up for S/10, then 5 slices of S/5 each; the fastest slice's mean per call (the
 // same method as bench/inference/ort_bench.js and torch_bench.py, robust to a busy machine).
 #include <immintrin.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -117,10 +124,64 @@ int PeakFma() {
   return 0;
 }
 
+// Sums `floats` floats (a multiple of 64) `passes` times with eight independent accumulators.
+__attribute__((target("avx2"))) float SumPasses(const float* p, int64_t floats, int passes) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (int pass = 0; pass < passes; ++pass) {
+    for (int64_t i = 0; i < floats; i += 64) {
+      a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+      a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+      a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+      a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+      a4 = _mm256_add_ps(a4, _mm256_load_ps(p + i + 32));
+      a5 = _mm256_add_ps(a5, _mm256_load_ps(p + i + 40));
+      a6 = _mm256_add_ps(a6, _mm256_load_ps(p + i + 48));
+      a7 = _mm256_add_ps(a7, _mm256_load_ps(p + i + 56));
+    }
+  }
+  const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                   _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, sum);
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+}
+
+int PeakL2() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2")) {
+    std::fprintf(stderr, "inference_bench: this CPU has no AVX2; no L2 rate to measure\n");
+    return 1;
+  }
+  const long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE) > 0 ? sysconf(_SC_LEVEL1_DCACHE_SIZE) : 32768;
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE) > 0 ? sysconf(_SC_LEVEL2_CACHE_SIZE) : 1 << 20;
+  double best = 0;
+  float sink = 0;
+  // 2, 4 and 8 times L1, as long as the buffer takes at most half of L2.
+  for (long bytes = 2 * l1d; bytes <= 8 * l1d && bytes <= l2 / 2; bytes *= 2) {
+    const int64_t floats = bytes / 4 / 64 * 64;
+    float* buffer = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(floats) * 4));
+    std::fill(buffer, buffer + floats, 1.0f);
+    const int passes = static_cast<int>(std::max<int64_t>(1, (int64_t{64} << 20) / (floats * 4)));
+    for (int round = 0; round < 5; ++round) {
+      const auto start = Clock::now();
+      sink += SumPasses(buffer, floats, passes);
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      best = std::max(best, static_cast<double>(floats) * 4 * passes / seconds / 1e9);
+    }
+    std::free(buffer);
+  }
+  asm volatile("" : : "x"(sink));
+  std::fprintf(stderr, "inference_bench: L1d %ld bytes, L2 %ld bytes, L2 read %.1f GB/s\n", l1d,
+               l2, best);
+  std::printf("l1d_bytes,%ld\nl2_read_gbytes,%.1f\n", l1d, best);
+  return 0;
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: inference_bench --onnx FILE --window T --features F --batch B "
-               "[--min-seconds S]\n       inference_bench --peak-fma\n");
+               "[--min-seconds S]\n       inference_bench --peak-fma\n"
+               "       inference_bench --peak-l2\n");
   return 2;
 }
 
@@ -134,6 +195,7 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "--peak-fma") return PeakFma();
+    if (arg == "--peak-l2") return PeakL2();
     const char* v = value();
     if (v == nullptr) return Usage();
     if (arg == "--onnx") {

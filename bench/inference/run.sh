@@ -68,6 +68,12 @@ if [[ -n "$ours" ]]; then
     echo "run.sh: $ours --peak-fma failed (see below)" >&2
     cat "$work/ours.err" >&2
   fi
+  if l2="$("$ours" --peak-l2 2>>"$work/ours.err")"; then
+    echo "$l2" | grep -E '^(l1d_bytes|l2_read_gbytes),' >>"$results" || true
+  else
+    echo "run.sh: $ours --peak-l2 failed (see below)" >&2
+    cat "$work/ours.err" >&2
+  fi
 fi
 
 # name window features, one model per line.

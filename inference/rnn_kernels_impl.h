@@ -221,8 +221,10 @@ inline void SigmoidInto(float* out, const In& in) {
 inline void InputProjection(const RnnWeights& w, const RnnCall& call, int gh, float* xw) {
   const int rows = call.steps * call.batch;
   auto out = Mat(xw, rows, gh, gh);
-  out.noalias() = CMat(call.x, rows, w.input_size, w.input_size) * CMat(w.wt, w.input_size, gh, gh);
-  out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(w.bias_x, gh);
+  // The bias first, then the product added to it: one pass over xw fewer than `=` (which
+  // clears xw before accumulating) followed by adding the bias.
+  out.rowwise() = Eigen::Map<const Eigen::RowVectorXf>(w.bias_x, gh);
+  out.noalias() += CMat(call.x, rows, w.input_size, w.input_size) * CMat(w.wt, w.input_size, gh, gh);
 }
 
 void Gru(const RnnWeights& w, const RnnCall& call) {

@@ -14,6 +14,7 @@
 #include "agent/model_store.h"
 #include "core/crash_point.h"
 #include "core/file_util.h"
+#include "core/heartbeat.h"
 #include "core/logging.h"
 #include "core/rate_limited_log.h"
 #include "inference/model_version.h"
@@ -120,6 +121,7 @@ class ModelSync::Impl {
   void RequestRollback(const std::string& model, const std::string& version,
                        const std::string& reason);
   std::vector<ModelSyncStats> stats() const;
+  std::string Stuck(std::chrono::milliseconds limit) const;
 
  private:
   void Loop();
@@ -159,6 +161,7 @@ class ModelSync::Impl {
   };
   std::vector<RollbackRequest> rollbacks_;  // guarded by mu_
   std::thread thread_;
+  Heartbeat beat_;  // beaten by the sync thread, read by the watchdog
 };
 
 StatusOr<inference::ModelPackage> ModelSync::Impl::LoadVerified(const fs::path& dir, int batch) {
@@ -259,6 +262,12 @@ void ModelSync::Impl::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::string ModelSync::Impl::Stuck(std::chrono::milliseconds limit) const {
+  if (!thread_.joinable() || beat_.Age() <= limit) return "";
+  std::lock_guard lock(mu_);
+  return stop_ ? "" : "the model sync thread";
+}
+
 void ModelSync::Impl::Notify(std::string_view payload) {
   const nlohmann::json doc = nlohmann::json::parse(payload, nullptr, false);
   std::string only;
@@ -291,11 +300,20 @@ std::vector<ModelSyncStats> ModelSync::Impl::stats() const {
 }
 
 void ModelSync::Impl::Loop() {
+  pthread_setname_np(pthread_self(), "model-sync");
+  // The longest a model's sync or rollback may block: its four requests (latest.json, the
+  // manifest's signature, the manifest, the artifact) at their connect and total timeouts, plus
+  // two minutes for loading, the smoke test and the install's fsyncs. Announced to the watchdog
+  // before each, as the wait before the next poll is.
+  const auto work_bound = 4 * (options_.http.connect_timeout + options_.http.total_timeout) +
+                          std::chrono::minutes(2);
   for (auto& [name, e] : entries_) e->next_poll = clock_.SteadyNow();  // first check at once
   std::unique_lock lock(mu_);
   while (!stop_) {
     SteadyTime next = SteadyTime::max();
     for (const auto& [name, e] : entries_) next = std::min(next, e->next_poll);
+    beat_.BeatFor(next == SteadyTime::max() ? std::chrono::hours(24 * 365)
+                                            : next - clock_.SteadyNow());
     cv_.wait_until(lock, next, [&] {
       if (stop_ || !rollbacks_.empty()) return true;
       for (const auto& [name, e] : entries_) {
@@ -314,11 +332,15 @@ void ModelSync::Impl::Loop() {
       }
     }
     lock.unlock();
+    beat_.Beat();
+    StallPoint("model-sync");
     for (const RollbackRequest& r : rollbacks) {
       const auto it = entries_.find(r.model);
+      beat_.BeatFor(work_bound);
       if (it != entries_.end()) RollBack(*it->second, r.version, r.reason);
     }
     for (Entry* e : due) {
+      beat_.BeatFor(work_bound);
       Sync(*e);
       e->next_poll = NextPoll();
     }
@@ -524,5 +546,8 @@ void ModelSync::RequestRollback(const std::string& model, const std::string& ver
   impl_->RequestRollback(model, version, reason);
 }
 std::vector<ModelSyncStats> ModelSync::stats() const { return impl_->stats(); }
+std::string ModelSync::Stuck(std::chrono::milliseconds limit) const {
+  return impl_->Stuck(limit);
+}
 
 }  // namespace edge::agent

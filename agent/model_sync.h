@@ -28,7 +28,7 @@
 // DESIGN: threads. One thread owns the HTTP client, the stores and all decisions; Notify and
 // RequestRollback only queue work for it.
 // Thread-safety: LoadInstalled before Start, from the owner; Start/Stop from the owner; Notify,
-// RequestRollback and stats() from any thread.
+// RequestRollback, stats() and Stuck() from any thread.
 #pragma once
 
 #include <chrono>
@@ -110,6 +110,11 @@ class ModelSync {
                        const std::string& reason);
 
   std::vector<ModelSyncStats> stats() const;
+
+  // For the watchdog: "the model sync thread" when it has been busy for longer than `limit`
+  // past the longest a poll may block (every request at its connect and total timeouts, and the
+  // install), or has overslept its next poll by that much; "" otherwise.
+  std::string Stuck(std::chrono::milliseconds limit) const;
 
   class Impl;
 

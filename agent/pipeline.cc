@@ -1004,7 +1004,10 @@ std::string Pipeline::Impl::Stuck(std::chrono::milliseconds limit) const {
   if (scoring_thread_.joinable() && scoring_beat_.Age() > limit) return "the scoring stage";
   if (writer_ != nullptr && writer_->heartbeat().Age() > limit) return "the storage writer";
   if (publisher_thread_.joinable() && publisher_beat_.Age() > limit) return "the publisher";
-  if (modbus_ != nullptr) return modbus_->Stuck(limit);
+  if (modbus_ != nullptr) {
+    if (std::string stuck = modbus_->Stuck(limit); !stuck.empty()) return stuck;
+  }
+  if (sync_ != nullptr) return sync_->Stuck(limit);
   return "";
 }
 

@@ -128,8 +128,10 @@ class Pipeline {
   std::string LogStatus() const;
   // For the systemd watchdog: the thread that has not gone round its loop for longer than
   // `limit` ("the scoring stage", "the storage writer", "the publisher", "the Modbus poll thread
-  // for <endpoint>"), or "" when every one is progressing. MQTT sources run on paho's threads
-  // and model sync off the data path: neither is watched.
+  // for <endpoint>", "the model sync thread"), or "" when every one is progressing. A thread
+  // about to block for a bounded time (a Modbus request, an HTTP download, a sleep) announces
+  // it, and counts as stuck only once that time is over as well. MQTT sources run on paho's
+  // threads and only push to a queue that never blocks: they are not watched.
   std::string Stuck(std::chrono::milliseconds limit) const;
 
   class Impl;

@@ -306,16 +306,20 @@ TEST(Run, LogsWithJournalPrioritiesUnderSystemd) {
 }
 
 // Under WatchdogSec=, the agent pings while its stages go round their loops, and stops pinging
-// when one is stuck (here the scoring thread or a Modbus poll thread, blocked by a test hook),
-// so systemd restarts it.
+// when one is stuck (here the scoring thread, a Modbus poll thread or the model sync thread,
+// blocked by a test hook), so systemd restarts it.
 TEST(Run, WatchdogIsPingedOnlyWhileEveryStageProgresses) {
   struct Case {
     const char* stall_at;  // "" for none
     const char* logged;
+    const char* example = "modbus-tcp.yaml";
   };
-  for (const Case& c : {Case{"", ""}, Case{"scoring", "the scoring stage has made no progress"},
-                        Case{"modbus-poll", "the Modbus poll thread for tcp://127.0.0.1:"}}) {
-    SCOPED_TRACE(*c.stall_at != '\0' ? c.stall_at : "healthy");
+  for (const Case& c :
+       {Case{"", ""}, Case{"", "", "full-line.yaml"},
+        Case{"scoring", "the scoring stage has made no progress"},
+        Case{"modbus-poll", "the Modbus poll thread for tcp://127.0.0.1:"},
+        Case{"model-sync", "the model sync thread has made no progress", "full-line.yaml"}}) {
+    SCOPED_TRACE(std::string(*c.stall_at != '\0' ? c.stall_at : "healthy") + ", " + c.example);
     const bool stall = *c.stall_at != '\0';
     ScratchDir dir;
     NotifySocket notify(dir.path() / "notify");
@@ -324,7 +328,7 @@ TEST(Run, WatchdogIsPingedOnlyWhileEveryStageProgresses) {
         {"NOTIFY_SOCKET", notify.path().string()}, {"WATCHDOG_USEC", "8000000"}};
     if (stall) env.emplace_back("EDGE_TEST_STALL_AT", c.stall_at);
     Subprocess agent(
-        {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+        {.argv = {kAgent, "run", "--config", (LocalExamples(dir) / c.example).string(),
                   "--data-dir", (dir.path() / "data").string()},
          .env = env,
          .unset_env = {"WATCHDOG_PID"}});

@@ -165,12 +165,10 @@ void RecurrentProduct(const float* packed, int k_count, int n, const float* x, i
                       int rows, float* y, int64_t ldy, bool accumulate, bool backward) {
   const int panels = (n + kPanel - 1) / kPanel;
   const int blocked_rows = rows / 4 * 4;
-  if (blocked_rows > 0) {
-    for (int i = 0; i < panels; ++i) {
-      const int p = backward ? panels - 1 - i : i;
-      for (int r = 0; r < blocked_rows; r += 4) {
-        FourRowsOnePanel(packed, k_count, n, x, ldx, y, ldy, accumulate, p, r);
-      }
+  for (int i = 0; i < panels && blocked_rows > 0; ++i) {
+    const int p = backward ? panels - 1 - i : i;
+    for (int r = 0; r < blocked_rows; r += 4) {
+      FourRowsOnePanel(packed, k_count, n, x, ldx, y, ldy, accumulate, p, r);
     }
   }
   const int grouped = panels / 4 * 4;

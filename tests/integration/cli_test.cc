@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/time_format.h"
 #include "tests/drivers/peer_process.h"
 #include "tests/support/http_get.h"
@@ -423,10 +424,6 @@ int ExportedRows(const fs::path& config, const std::string& tag, Timestamp from)
   return rows;
 }
 
-Timestamp WallNow() {
-  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-}
-
 // SIGHUP with a valid file applies it (here: a tag added) without losing a sample of the tag
 // polled before and after; the samples stored say so.
 TEST(Run, ReloadAppliesANewConfigurationWithoutLosingSamples) {
@@ -485,7 +482,7 @@ TEST(Run, ReloadThatMovesTheDataDirectoryIsRefused) {
   Subprocess agent({.argv = {kAgent, "run", "--config", config.string()}});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   WriteReloadConfig(dir, plc.port(), elsewhere, true);
-  const Timestamp reloaded = WallNow();
+  const Timestamp reloaded = SystemClockInstance().Now();
   agent.Signal(SIGHUP);
   ASSERT_TRUE(agent.WaitForOutput("needs a restart; keeping the running configuration",
                                   seconds(10)))
@@ -529,7 +526,7 @@ TEST(Run, ReloadThatCannotStartGoesBackToThePreviousConfiguration) {
   Subprocess agent({.argv = {kAgent, "run", "--config", config.string()}});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
   WriteReloadConfig(dir, plc.port(), data, true, "http:\n  listen: " + listen + "\n");
-  const Timestamp reloaded = WallNow();
+  const Timestamp reloaded = SystemClockInstance().Now();
   agent.Signal(SIGHUP);
   ASSERT_TRUE(agent.WaitForOutput("going back to the previous one", seconds(10)))
       << agent.Stderr();

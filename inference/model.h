@@ -9,8 +9,10 @@
 // does not know, an attribute value its kernels do not implement, or inconsistent shapes are load
 // errors naming the node.
 //
-// Supported operators (default domain, opsets 13-17): see kSupportedOperators in model.cc and the
-// README ("Supported ONNX operators").
+// Supported operators (default domain, opsets 13-17): the rows of inference/op_registry.cc and the
+// README ("Supported ONNX operators"). The units behind Load: inference/graph_planner.h (the
+// planner), inference/arena_allocator.h, inference/node_builder.h (what an operator sees),
+// inference/ops_*.cc (the operators by family).
 //
 // Thread-safety: Load is reentrant. A Model is used by one thread at a time (Run writes the arena);
 // several threads need several Models.

@@ -11,10 +11,8 @@ namespace {
 
 Status Invalid(const std::string& what) { return Status::InvalidArgument(what); }
 
-StatusOr<ConstTensor> ConvertTensor(const onnx::TensorProto& proto, const std::string& where) {
-  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
-    return Invalid(where + ": tensor data stored in an external file is not supported");
-  }
+// The tensor's dimensions, within the engine's limits.
+StatusOr<Shape> TensorShape(const onnx::TensorProto& proto, const std::string& where) {
   if (proto.dims_size() > 8) return Invalid(where + ": tensor rank above 8 is not supported");
   Shape shape;
   int64_t count = 1;
@@ -27,109 +25,129 @@ StatusOr<ConstTensor> ConvertTensor(const onnx::TensorProto& proto, const std::s
     count *= d;
     shape.push_back(d);
   }
+  return shape;
+}
+
+struct ElementType {
   DType dtype;
-  size_t file_elem_size = 0;
+  size_t file_size;  // bytes per element in raw_data
+};
+
+// The engine's type for the file's element type (double becomes float, int32 int64).
+StatusOr<ElementType> TensorElementType(const onnx::TensorProto& proto, const std::string& where) {
   switch (proto.data_type()) {
     case onnx::TensorProto::FLOAT:
-      dtype = DType::kFloat;
-      file_elem_size = 4;
-      break;
+      return ElementType{DType::kFloat, 4};
     case onnx::TensorProto::DOUBLE:
-      dtype = DType::kFloat;
-      file_elem_size = 8;
-      break;
+      return ElementType{DType::kFloat, 8};
     case onnx::TensorProto::INT64:
-      dtype = DType::kInt64;
-      file_elem_size = 8;
-      break;
+      return ElementType{DType::kInt64, 8};
     case onnx::TensorProto::INT32:
-      dtype = DType::kInt64;
-      file_elem_size = 4;
-      break;
+      return ElementType{DType::kInt64, 4};
     case onnx::TensorProto::BOOL:
-      dtype = DType::kBool;
-      file_elem_size = 1;
-      break;
+      return ElementType{DType::kBool, 1};
     default:
       return Invalid(where + ": tensor element type " + std::to_string(proto.data_type()) +
                      " is not supported (float, double, int32, int64, bool are)");
   }
-  ConstTensor t = MakeConstTensor(dtype, shape);
-  const size_t n = static_cast<size_t>(count);
+}
+
+// Converts n elements of raw_data (little-endian, file_size bytes each) into t.
+// REQUIRES: raw_data holds n elements of proto.data_type(), one TensorElementType accepts.
+void CopyRawData(const onnx::TensorProto& proto, size_t file_size, size_t n, ConstTensor& t) {
+  const char* src = proto.raw_data().data();
+  for (size_t i = 0; i < n; ++i) {
+    const char* p = src + i * file_size;
+    switch (proto.data_type()) {
+      case onnx::TensorProto::FLOAT: {
+        float v;
+        std::memcpy(&v, p, 4);
+        reinterpret_cast<float*>(t.mutable_bytes())[i] = v;
+        break;
+      }
+      case onnx::TensorProto::DOUBLE: {
+        double v;
+        std::memcpy(&v, p, 8);
+        reinterpret_cast<float*>(t.mutable_bytes())[i] = static_cast<float>(v);
+        break;
+      }
+      case onnx::TensorProto::INT64: {
+        int64_t v;
+        std::memcpy(&v, p, 8);
+        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
+        break;
+      }
+      case onnx::TensorProto::INT32: {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
+        break;
+      }
+      default:  // BOOL
+        reinterpret_cast<uint8_t*>(t.mutable_bytes())[i] = *p != 0 ? 1 : 0;
+        break;
+    }
+  }
+}
+
+// Elements in the typed field that holds this element type (INT32 and BOOL are in int32_data).
+size_t TypedDataSize(const onnx::TensorProto& proto) {
+  switch (proto.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      return static_cast<size_t>(proto.float_data_size());
+    case onnx::TensorProto::DOUBLE:
+      return static_cast<size_t>(proto.double_data_size());
+    case onnx::TensorProto::INT64:
+      return static_cast<size_t>(proto.int64_data_size());
+    default:
+      return static_cast<size_t>(proto.int32_data_size());
+  }
+}
+
+// Converts the n elements of the typed field into t. REQUIRES: TypedDataSize(proto) == n.
+void CopyTypedData(const onnx::TensorProto& proto, size_t n, ConstTensor& t) {
+  for (size_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(i);
+    switch (proto.data_type()) {
+      case onnx::TensorProto::FLOAT:
+        reinterpret_cast<float*>(t.mutable_bytes())[i] = proto.float_data(k);
+        break;
+      case onnx::TensorProto::DOUBLE:
+        reinterpret_cast<float*>(t.mutable_bytes())[i] = static_cast<float>(proto.double_data(k));
+        break;
+      case onnx::TensorProto::INT64:
+        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = proto.int64_data(k);
+        break;
+      case onnx::TensorProto::BOOL:
+        reinterpret_cast<uint8_t*>(t.mutable_bytes())[i] = proto.int32_data(k) != 0 ? 1 : 0;
+        break;
+      default:  // INT32
+        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = proto.int32_data(k);
+        break;
+    }
+  }
+}
+
+StatusOr<ConstTensor> ConvertTensor(const onnx::TensorProto& proto, const std::string& where) {
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+    return Invalid(where + ": tensor data stored in an external file is not supported");
+  }
+  EDGE_ASSIGN_OR_RETURN(Shape shape, TensorShape(proto, where));
+  EDGE_ASSIGN_OR_RETURN(ElementType type, TensorElementType(proto, where));
+  ConstTensor t = MakeConstTensor(type.dtype, shape);
+  const size_t n = static_cast<size_t>(NumElements(shape));
   auto size_error = [&](size_t have) {
     return Invalid(where + ": tensor " + ShapeToString(shape) + " needs " + std::to_string(n) +
                    " elements, the file has " + std::to_string(have));
   };
   if (proto.has_raw_data()) {
-    const std::string& raw = proto.raw_data();
-    if (raw.size() != n * file_elem_size) return size_error(raw.size() / file_elem_size);
-    const char* src = raw.data();
-    for (size_t i = 0; i < n; ++i) {
-      const char* p = src + i * file_elem_size;
-      switch (proto.data_type()) {
-        case onnx::TensorProto::FLOAT: {
-          float v;
-          std::memcpy(&v, p, 4);
-          reinterpret_cast<float*>(t.mutable_bytes())[i] = v;
-          break;
-        }
-        case onnx::TensorProto::DOUBLE: {
-          double v;
-          std::memcpy(&v, p, 8);
-          reinterpret_cast<float*>(t.mutable_bytes())[i] = static_cast<float>(v);
-          break;
-        }
-        case onnx::TensorProto::INT64: {
-          int64_t v;
-          std::memcpy(&v, p, 8);
-          reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
-          break;
-        }
-        case onnx::TensorProto::INT32: {
-          int32_t v;
-          std::memcpy(&v, p, 4);
-          reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
-          break;
-        }
-        default:  // BOOL
-          reinterpret_cast<uint8_t*>(t.mutable_bytes())[i] = *p != 0 ? 1 : 0;
-          break;
-      }
-    }
-    return t;
-  }
-  switch (proto.data_type()) {
-    case onnx::TensorProto::FLOAT:
-      if (static_cast<size_t>(proto.float_data_size()) != n)
-        return size_error(proto.float_data_size());
-      for (size_t i = 0; i < n; ++i)
-        reinterpret_cast<float*>(t.mutable_bytes())[i] = proto.float_data(static_cast<int>(i));
-      break;
-    case onnx::TensorProto::DOUBLE:
-      if (static_cast<size_t>(proto.double_data_size()) != n)
-        return size_error(proto.double_data_size());
-      for (size_t i = 0; i < n; ++i)
-        reinterpret_cast<float*>(t.mutable_bytes())[i] =
-            static_cast<float>(proto.double_data(static_cast<int>(i)));
-      break;
-    case onnx::TensorProto::INT64:
-      if (static_cast<size_t>(proto.int64_data_size()) != n)
-        return size_error(proto.int64_data_size());
-      for (size_t i = 0; i < n; ++i)
-        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = proto.int64_data(static_cast<int>(i));
-      break;
-    default:  // INT32 and BOOL are stored in int32_data
-      if (static_cast<size_t>(proto.int32_data_size()) != n)
-        return size_error(proto.int32_data_size());
-      for (size_t i = 0; i < n; ++i) {
-        const int32_t v = proto.int32_data(static_cast<int>(i));
-        if (dtype == DType::kBool) {
-          reinterpret_cast<uint8_t*>(t.mutable_bytes())[i] = v != 0 ? 1 : 0;
-        } else {
-          reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
-        }
-      }
-      break;
+    const size_t bytes = proto.raw_data().size();
+    if (bytes != n * type.file_size) return size_error(bytes / type.file_size);
+    CopyRawData(proto, type.file_size, n, t);
+  } else {
+    const size_t have = TypedDataSize(proto);
+    if (have != n) return size_error(have);
+    CopyTypedData(proto, n, t);
   }
   return t;
 }

@@ -95,18 +95,8 @@ StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path, int64_t l
   return bytes;
 }
 
-}  // namespace
-
-StatusOr<Manifest> ParseManifest(std::string_view json_text) {
-  json doc = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Status::InvalidArgument("not valid JSON");
-  if (!doc.is_object()) return Status::InvalidArgument("must be a JSON object");
-  Manifest m;
-  EDGE_ASSIGN_OR_RETURN(m.name, RequiredString(doc, "name", "name"));
-  EDGE_ASSIGN_OR_RETURN(m.version, RequiredString(doc, "version", "version"));
-  EDGE_ASSIGN_OR_RETURN(m.format, RequiredString(doc, "format", "format"));
-  if (m.format != "onnx") return Field("format", "'" + m.format + "' is not supported (onnx is)");
-
+// "artifact": the file, its digest and size.
+Status ParseArtifact(const json& doc, Manifest& m) {
   EDGE_ASSIGN_OR_RETURN(const json* artifact, Member(doc, "artifact", "artifact", true));
   if (!artifact->is_object()) return Field("artifact", "must be an object");
   EDGE_ASSIGN_OR_RETURN(m.artifact_file, RequiredString(*artifact, "file", "artifact.file"));
@@ -120,7 +110,11 @@ StatusOr<Manifest> ParseManifest(std::string_view json_text) {
   }
   EDGE_ASSIGN_OR_RETURN(m.artifact_size,
                         Integer(*artifact, "size", "artifact.size", true, 0, 1, kMaxArtifactBytes));
+  return Status::Ok();
+}
 
+// "inputs": the features in model order, the window, stride and grid, the normalisation.
+Status ParseInputs(const json& doc, Manifest& m) {
   EDGE_ASSIGN_OR_RETURN(const json* inputs, Member(doc, "inputs", "inputs", true));
   if (!inputs->is_object()) return Field("inputs", "must be an object");
   EDGE_ASSIGN_OR_RETURN(const json* features, Member(*inputs, "features", "inputs.features", true));
@@ -163,6 +157,11 @@ StatusOr<Manifest> ParseManifest(std::string_view json_text) {
       }
     }
   }
+  return Status::Ok();
+}
+
+// "output" (optional): the threshold.
+Status ParseOutput(const json& doc, Manifest& m) {
   EDGE_ASSIGN_OR_RETURN(const json* output, Member(doc, "output", "output", false));
   if (output != nullptr) {
     if (!output->is_object()) return Field("output", "must be an object");
@@ -176,6 +175,24 @@ StatusOr<Manifest> ParseManifest(std::string_view json_text) {
       m.threshold = threshold->get<double>();
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<Manifest> ParseManifest(std::string_view json_text) {
+  json doc = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Status::InvalidArgument("not valid JSON");
+  if (!doc.is_object()) return Status::InvalidArgument("must be a JSON object");
+  Manifest m;
+  EDGE_ASSIGN_OR_RETURN(m.name, RequiredString(doc, "name", "name"));
+  EDGE_ASSIGN_OR_RETURN(m.version, RequiredString(doc, "version", "version"));
+  EDGE_ASSIGN_OR_RETURN(m.format, RequiredString(doc, "format", "format"));
+  if (m.format != "onnx") return Field("format", "'" + m.format + "' is not supported (onnx is)");
+
+  EDGE_RETURN_IF_ERROR(ParseArtifact(doc, m));
+  EDGE_RETURN_IF_ERROR(ParseInputs(doc, m));
+  EDGE_RETURN_IF_ERROR(ParseOutput(doc, m));
   EDGE_ASSIGN_OR_RETURN(const json* created, Member(doc, "created", "created", false));
   if (created != nullptr) {
     if (!created->is_string()) return Field("created", "must be a string (RFC 3339)");

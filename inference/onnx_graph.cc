@@ -52,41 +52,38 @@ StatusOr<ElementType> TensorElementType(const onnx::TensorProto& proto, const st
   }
 }
 
-// Converts n elements of raw_data (little-endian, file_size bytes each) into t.
-// REQUIRES: raw_data holds n elements of proto.data_type(), one TensorElementType accepts.
-void CopyRawData(const onnx::TensorProto& proto, size_t file_size, size_t n, ConstTensor& t) {
-  const char* src = proto.raw_data().data();
+// Converts n elements of From, packed little-endian at src (the host's order: x86-64 and arm64),
+// into To at dst.
+template <typename From, typename To>
+void ConvertPacked(const char* src, size_t n, std::byte* dst) {
   for (size_t i = 0; i < n; ++i) {
-    const char* p = src + i * file_size;
-    switch (proto.data_type()) {
-      case onnx::TensorProto::FLOAT: {
-        float v;
-        std::memcpy(&v, p, 4);
-        reinterpret_cast<float*>(t.mutable_bytes())[i] = v;
-        break;
-      }
-      case onnx::TensorProto::DOUBLE: {
-        double v;
-        std::memcpy(&v, p, 8);
-        reinterpret_cast<float*>(t.mutable_bytes())[i] = static_cast<float>(v);
-        break;
-      }
-      case onnx::TensorProto::INT64: {
-        int64_t v;
-        std::memcpy(&v, p, 8);
-        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
-        break;
-      }
-      case onnx::TensorProto::INT32: {
-        int32_t v;
-        std::memcpy(&v, p, 4);
-        reinterpret_cast<int64_t*>(t.mutable_bytes())[i] = v;
-        break;
-      }
-      default:  // BOOL
-        reinterpret_cast<uint8_t*>(t.mutable_bytes())[i] = *p != 0 ? 1 : 0;
-        break;
-    }
+    From v;
+    std::memcpy(&v, src + i * sizeof(From), sizeof(From));
+    reinterpret_cast<To*>(dst)[i] = static_cast<To>(v);
+  }
+}
+
+// Converts the n elements of raw_data into t.
+// REQUIRES: raw_data holds n elements of proto.data_type(), one TensorElementType accepts.
+void CopyRawData(const onnx::TensorProto& proto, size_t n, ConstTensor& t) {
+  const char* src = proto.raw_data().data();
+  std::byte* dst = t.mutable_bytes();
+  switch (proto.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      ConvertPacked<float, float>(src, n, dst);
+      break;
+    case onnx::TensorProto::DOUBLE:
+      ConvertPacked<double, float>(src, n, dst);
+      break;
+    case onnx::TensorProto::INT64:
+      ConvertPacked<int64_t, int64_t>(src, n, dst);
+      break;
+    case onnx::TensorProto::INT32:
+      ConvertPacked<int32_t, int64_t>(src, n, dst);
+      break;
+    default:  // BOOL: any non-zero byte is true, stored as 1
+      for (size_t i = 0; i < n; ++i) reinterpret_cast<uint8_t*>(dst)[i] = src[i] != 0 ? 1 : 0;
+      break;
   }
 }
 
@@ -143,7 +140,7 @@ StatusOr<ConstTensor> ConvertTensor(const onnx::TensorProto& proto, const std::s
   if (proto.has_raw_data()) {
     const size_t bytes = proto.raw_data().size();
     if (bytes != n * type.file_size) return size_error(bytes / type.file_size);
-    CopyRawData(proto, type.file_size, n, t);
+    CopyRawData(proto, n, t);
   } else {
     const size_t have = TypedDataSize(proto);
     if (have != n) return size_error(have);

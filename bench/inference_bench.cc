@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_usage.h"
 #include "inference/model.h"
 
 namespace {
@@ -177,17 +178,22 @@ int PeakL2() {
   return 0;
 }
 
+constexpr char kUsage[] =
+    "usage: inference_bench --onnx FILE --window T --features F --batch B [--min-seconds S]\n"
+    "       inference_bench --peak-fma\n"
+    "       inference_bench --peak-l2\n"
+    "  times our ONNX execution of FILE at batch B (one thread); --peak-fma and --peak-l2\n"
+    "  measure this core's FMA throughput and L2 read rate (bench/inference/run.sh)\n";
+
 int Usage() {
-  std::fprintf(stderr,
-               "usage: inference_bench --onnx FILE --window T --features F --batch B "
-               "[--min-seconds S]\n       inference_bench --peak-fma\n"
-               "       inference_bench --peak-l2\n");
+  std::fputs(kUsage, stderr);
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (edge::bench::PrintedHelp(argc, argv, kUsage)) return 0;
   std::string onnx;
   int window = -1, features = -1, batch = 1;
   double min_seconds = 2.0;

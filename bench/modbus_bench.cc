@@ -257,8 +257,25 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 }  // namespace
 }  // namespace edge::drivers
 
+namespace {
+
+// --help: what the program measures, then Google Benchmark's flags.
+void PrintUsage() {
+  std::fputs(
+      "usage: modbus_bench [Google Benchmark flags]\n"
+      "  read requests per poll for realistic tag maps (Plan/*), and poll cycles through\n"
+      "  ModbusPoller (Poll/*) next to bare libmodbus (Floor/*, PerTag/*) against plc-sim\n",
+      stdout);
+  benchmark::PrintDefaultHelp();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace edge::drivers;
+  // First, so that --help (which exits here) and bad flags come before plc-sim is started.
+  benchmark::Initialize(&argc, argv, PrintUsage);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   char dir_template[] = "/tmp/modbus-bench-XXXXXX";
   const std::filesystem::path dir = mkdtemp(dir_template);
   const pid_t sim = StartPlcSim(dir);
@@ -282,7 +299,6 @@ int main(int argc, char** argv) {
         ->UseRealTime()
         ->MinTime(1.0);
   }
-  benchmark::Initialize(&argc, argv);
   SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();

@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_usage.h"
 #include "core/bounded_queue.h"
 #include "core/logging.h"
 #include "core/tag_registry.h"
@@ -138,6 +139,42 @@ edge::testing::SubprocessOptions FloorSub(const edge::testing::MosquittoBroker& 
   return so;
 }
 
+// Waits until the floor has exited and ours has popped `want_samples`, or until ours makes no
+// progress for 10 s (something was lost: the caller reports what arrived), at most 120 s.
+void WaitForBoth(edge::testing::Subprocess& floor, const std::atomic<uint64_t>& popped,
+                 uint64_t want_samples) {
+  const auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  uint64_t seen = 0;
+  auto last_progress = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    const bool floor_done = !floor.running();
+    const bool ours_done = popped.load() >= want_samples;
+    if (floor_done && ours_done) break;
+    if (popped.load() != seen) {
+      seen = popped.load();
+      last_progress = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_progress > seconds(10)) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
+// The floor's messages and rate from mosquitto_sub's output (one receive time stamp per line).
+void CountFloor(const std::string& out, Result& r) {
+  std::istringstream lines(out);
+  std::string line;
+  double t_first = 0, t_last = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    const double t = std::strtod(line.c_str(), nullptr);
+    if (r.floor_messages == 0) t_first = t;
+    t_last = t;
+    ++r.floor_messages;
+  }
+  r.floor_rate = Rate(r.floor_messages, t_last - t_first);
+}
+
 Result Run(const edge::testing::MosquittoBroker& broker, int qos, int n, bool backlog) {
   Result r;
   r.qos = qos;
@@ -228,22 +265,7 @@ Result Run(const edge::testing::MosquittoBroker& broker, int qos, int n, bool ba
     r.sent = Publish(broker, qos, n, &r.publish_rate);
   }
 
-  // Wait for both to have everything (or to stop making progress).
-  const auto deadline = std::chrono::steady_clock::now() + seconds(120);
-  uint64_t seen = 0;
-  auto last_progress = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() < deadline) {
-    const bool floor_done = !floor.running();
-    const bool ours_done = popped.load() >= want_samples;
-    if (floor_done && ours_done) break;
-    if (popped.load() != seen) {
-      seen = popped.load();
-      last_progress = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - last_progress > seconds(10)) {
-      break;  // something was lost; report what arrived
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
+  WaitForBoth(floor, popped, want_samples);
   floor.Wait(seconds(5));
   if (floor.running()) floor.Signal(SIGKILL);
   floor.Wait(seconds(5));
@@ -257,27 +279,23 @@ Result Run(const edge::testing::MosquittoBroker& broker, int qos, int n, bool ba
   r.malformed = st.malformed + st.unmatched_topic + st.tag_limit;
   r.ours_rate = Rate(popped.load() / 3, std::chrono::duration<double>(last - first).count());
 
-  std::istringstream lines(floor.Stdout());
-  std::string line;
-  double t_first = 0, t_last = 0;
-  while (std::getline(lines, line)) {
-    if (line.empty()) continue;
-    const double t = std::strtod(line.c_str(), nullptr);
-    if (r.floor_messages == 0) t_first = t;
-    t_last = t;
-    ++r.floor_messages;
-  }
-  r.floor_rate = Rate(r.floor_messages, t_last - t_first);
+  CountFloor(floor.Stdout(), r);
   return r;
 }
 
 }  // namespace
 
+constexpr char kUsage[] =
+    "usage: mqtt_bench [MESSAGES]   (default 100000, at least 2)\n"
+    "  MQTT ingest through MqttSource next to mosquitto_sub on the same stream from a real\n"
+    "  mosquitto on loopback, QoS 0 and 1, live and backlog\n";
+
 int main(int argc, char** argv) {
+  if (edge::bench::PrintedHelp(argc, argv, kUsage)) return 0;
   int n = 100000;
   if (argc > 1) n = std::atoi(argv[1]);
   if (n < 2) {
-    std::fprintf(stderr, "usage: mqtt_bench [MESSAGES]   (default 100000)\n");
+    std::fputs(kUsage, stderr);
     return 2;
   }
   edge::LogOptions lo;

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_usage.h"
 #include "core/bounded_queue.h"
 #include "core/logging.h"
 #include "core/sample.h"
@@ -249,7 +250,19 @@ double MedianMs(int runs, F&& f) {
 
 }  // namespace
 
+constexpr char kUsage[] =
+    "usage: storage_bench [DIR] [INGEST_SECONDS]\n"
+    "  DIR: where the databases go (default /var/tmp; a real disk, not tmpfs);\n"
+    "  INGEST_SECONDS: per ingest run (default 10). Ingest of 1,000 tags, window rebuild and\n"
+    "  range reads, each next to its SQLite peer from the same run\n";
+
 int main(int argc, char** argv) {
+  if (edge::bench::PrintedHelp(argc, argv, kUsage)) return 0;
+  // An option where a directory is expected is a mistake, not a directory to create.
+  if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
   const std::string root = (argc > 1 ? argv[1] : "/var/tmp") + std::string("/edge-storage-bench");
   const double seconds = argc > 2 ? std::atof(argv[2]) : 10.0;
   fs::create_directories(root);

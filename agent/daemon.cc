@@ -11,9 +11,9 @@
 #include <chrono>
 #include <cstdio>
 
-#include "agent/cli.h"
 #include "agent/config_summary.h"
 #include "agent/data_dir.h"
+#include "agent/exit_codes.h"
 #include "agent/http_endpoint.h"
 #include "agent/pipeline.h"
 #include "agent/signals.h"

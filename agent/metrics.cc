@@ -154,6 +154,9 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
   w.Family("edge_outbox_damaged_rows", "gauge",
            "Outbox rows that cannot be published (skipped; left in outbox.db for inspection).");
   w.Sample("edge_outbox_damaged_rows", "", static_cast<double>(snap.outbox_damaged));
+  w.Family("edge_state_files_damaged_total", "counter",
+           "State files read back at start that were damaged and moved aside (.damaged-<time>).");
+  w.Sample("edge_state_files_damaged_total", "", static_cast<double>(snap.state_files_damaged));
 
   // Deployments.
   const auto asset = [](const DeploymentSnapshot& d) { return Label("asset", d.asset); };
@@ -247,6 +250,11 @@ Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage
     h.problems.push_back(
         fmt::format("{} outbox rows cannot be published and were skipped (left in outbox.db)",
                     snap.outbox_damaged));
+  }
+  if (snap.state_files_damaged > 0) {
+    h.warnings.push_back(
+        fmt::format("{} damaged state files were moved aside (see the log for which)",
+                    snap.state_files_damaged));
   }
   for (const drivers::ModbusDeviceStats& d : snap.modbus) {
     if (!d.connected) h.warnings.push_back("modbus device " + d.device + " is not connected");

@@ -2,7 +2,7 @@
 // `edge-agent model publish`, packages of models exported by PyTorch and signed by `edge-agent
 // model pack`, a real data directory. The host side records what the pipeline would be given
 // (the pipeline itself is exercised end to end in tests/integration/model_sync_e2e_test.cc).
-#include "agent/model_sync.h"
+#include "agent/sync/model_sync.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "agent/model_store.h"
+#include "agent/sync/model_store.h"
 #include "tests/support/http_servers.h"
 #include "tests/support/last_value_model.h"
 #include "tests/support/subprocess.h"

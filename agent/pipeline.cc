@@ -65,7 +65,9 @@ class Pipeline::Impl : public ModelSync::Host {
   const Clock& clock_;
 
   TagRegistry tags_;
-  std::mutex tags_mu_;  // MQTT sources intern template names at run time
+  // MQTT sources intern template names at run time; handed to storage and the MQTT source as
+  // their signatures still ask (a std::mutex, until TagRegistry owns its lock).
+  std::mutex tags_mu_;
   BoundedQueue<Sample> ingest_;
   BoundedQueue<Sample> to_storage_;
   Timestamp started_{};

@@ -3,17 +3,15 @@
 #include "agent/scoring_stage.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/time_format.h"
-#include "tests/support/last_value_model.h"
+#include "tests/agent/test_packages.h"
 #include "tests/support/test_files.h"
 
 namespace edge::agent {
@@ -22,7 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
 constexpr auto kStep = milliseconds(100);  // the package's step
 
 // Two packages of the model "pump", input "pressure", window 4, threshold 0.5, made once per
@@ -33,37 +30,14 @@ struct Packages {
 };
 Packages* packages = nullptr;
 
-std::string MakePackages(const fs::path& cache) {
-  if (fs::exists(cache / "done")) return "";
-  const fs::path dir = cache.parent_path() / (".building-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  edge::testing::LastValueModel model;
-  model.agent_binary = EDGE_AGENT_BINARY;
-  model.python = EDGE_TEST_PYTHON;
-  model.source_dir = kSourceDir;
-  for (const auto& [version, variant] : {std::pair{"1.0.0", "last"}, std::pair{"1.1.0", "log"}}) {
-    edge::testing::PackageIdentity as;
-    as.name = "pump";
-    as.version = version;
-    as.variant = variant;
-    as.private_key = (dir / "key.pem").string();
-    const std::string error = edge::testing::MakeLastValuePackage(model, dir / version, as);
-    if (!error.empty()) return error;
-  }
-  std::ofstream(dir / "done") << "ok\n";
-  std::error_code ec;
-  fs::rename(dir, cache, ec);  // another test process may have won the race: fine
-  fs::remove_all(dir, ec);
-  return fs::exists(cache / "done") ? "" : "cannot move the packages into " + cache.string();
-}
-
 class ScoringStageTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     packages = new Packages;
     packages->root = fs::path(EDGE_TEST_CACHE_DIR) / "scoring-stage-packages";
-    packages->error = MakePackages(packages->root);
+    packages->error = testing::MakeTestPackagesOnce(
+        packages->root,
+        {{"1.0.0", "1.0.0", "last", "key.pem"}, {"1.1.0", "1.1.0", "log", "key.pem"}});
   }
   static void TearDownTestSuite() {
     delete packages;

@@ -28,15 +28,6 @@ std::vector<std::string> AsideFiles(const fs::path& dir, const std::string& name
   return found;
 }
 
-TEST(StateFile, AGoodFileIsReadAndLeftInPlace) {
-  edge::testing::ScratchDir dir;
-  const fs::path path = dir.Write("state", "ok");
-  const uint64_t before = DamagedStateFiles();
-  EXPECT_EQ(ReadStateFile(path, 100, AcceptOnlyOk), StateFileRead::kRead);
-  EXPECT_TRUE(fs::exists(path));
-  EXPECT_EQ(DamagedStateFiles(), before);
-}
-
 TEST(StateFile, AnAbsentFileIsNotDamaged) {
   edge::testing::ScratchDir dir;
   const uint64_t before = DamagedStateFiles();
@@ -44,16 +35,25 @@ TEST(StateFile, AnAbsentFileIsNotDamaged) {
   EXPECT_EQ(DamagedStateFiles(), before);
 }
 
-TEST(StateFile, ADamagedFileIsMovedAsideAndCounted) {
+TEST(StateFile, AGoodFileStaysADamagedOneIsMovedAsideAndCounted) {
   edge::testing::ScratchDir dir;
-  const fs::path path = dir.Write("state", "garbage");
   const uint64_t before = DamagedStateFiles();
+  const fs::path path = dir.Write("state", "ok");
+  EXPECT_EQ(ReadStateFile(path, 100, AcceptOnlyOk), StateFileRead::kRead);
+  EXPECT_TRUE(fs::exists(path));
+  EXPECT_EQ(DamagedStateFiles(), before);
+
+  dir.Write("state", "garbage");
   EXPECT_EQ(ReadStateFile(path, 100, AcceptOnlyOk), StateFileRead::kDamaged);
   EXPECT_FALSE(fs::exists(path));
   const std::vector<std::string> aside = AsideFiles(dir.path(), "state");
   ASSERT_EQ(aside.size(), 1u);
   EXPECT_EQ(edge::testing::ReadFile(dir.path() / aside[0]), "garbage");  // kept for a technician
   EXPECT_EQ(DamagedStateFiles(), before + 1);
+
+  dir.Write("state", "garbage again");  // a second damaged copy never replaces the first
+  EXPECT_EQ(ReadStateFile(path, 100, AcceptOnlyOk), StateFileRead::kDamaged);
+  EXPECT_EQ(AsideFiles(dir.path(), "state").size(), 2u);
 }
 
 TEST(StateFile, AFileOverTheSizeCapIsDamagedWithoutParsing) {

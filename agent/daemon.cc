@@ -11,9 +11,9 @@
 #include <chrono>
 #include <cstdio>
 
-#include "agent/cli.h"
 #include "agent/config_summary.h"
 #include "agent/data_dir.h"
+#include "agent/exit_codes.h"
 #include "agent/http_endpoint.h"
 #include "agent/pipeline.h"
 #include "agent/signals.h"
@@ -115,6 +115,61 @@ Status Reload(const RunOptions& options, config::AgentConfig& current, Running& 
   return Status::Ok();
 }
 
+// The systemd watchdog (WatchdogSec=): pinged every tick while every pipeline stage is going
+// round its loop; a stuck stage withholds the pings, so that systemd restarts the agent.
+struct Watchdog {
+  bool enabled = false;
+  uint64_t interval_usec = 0;
+  // Half the interval (10 s without a watchdog, for /health), but never less than 3 s: the
+  // publisher's loop sleeps up to a second.
+  std::chrono::milliseconds stuck_limit{};
+
+  static Watchdog FromSystemd() {
+    Watchdog w;
+    w.enabled = sd_watchdog_enabled(0, &w.interval_usec) > 0;
+    w.stuck_limit = std::max<std::chrono::milliseconds>(
+        w.enabled ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::microseconds(w.interval_usec / 2))
+                  : std::chrono::seconds(10),
+        std::chrono::seconds(3));
+    return w;
+  }
+};
+
+// Until SIGTERM or SIGINT: the watchdog pings, the periodic status, and SIGHUP's reload. An
+// error only when a reload leaves no configuration running.
+Status MainLoop(const RunOptions& options, config::Duration status_interval,
+                const Watchdog& watchdog, SignalWatcher& signals, config::AgentConfig& config,
+                Running& running) {
+  auto log = GetLogger("agent");
+  RateLimitedLog rate_log(log, 1, std::chrono::minutes(1));
+  auto next_status = std::chrono::steady_clock::now() + status_interval;
+  for (;;) {
+    const SignalEvent event = signals.Wait(kMainLoopTick);
+    if (watchdog.enabled) {
+      const std::string stuck = running.pipeline->Stuck(watchdog.stuck_limit);
+      if (stuck.empty()) {
+        sd_notify(0, "WATCHDOG=1");
+      } else {
+        rate_log.Error("watchdog",
+                       "watchdog: {} has made no progress for over {} ms; withholding "
+                       "the watchdog ping so that systemd restarts the agent",
+                       stuck, watchdog.stuck_limit.count());
+      }
+    }
+    if (std::chrono::steady_clock::now() >= next_status) {
+      sd_notifyf(0, "STATUS=%s", running.pipeline->LogStatus().c_str());
+      next_status += status_interval;
+    }
+    if (event == SignalEvent::kStop) return Status::Ok();
+    if (event == SignalEvent::kReload) {
+      sd_notify(0, "RELOADING=1");
+      EDGE_RETURN_IF_ERROR(Reload(options, config, running, watchdog.stuck_limit));
+      sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(config).c_str());
+    }
+  }
+}
+
 }  // namespace
 
 int RunDaemon(const RunOptions& options) {
@@ -155,58 +210,24 @@ int RunDaemon(const RunOptions& options) {
 
   LogConfiguration(*config, *log);
 
-  // The systemd watchdog (WatchdogSec=): pinged every tick while every pipeline stage is going
-  // round its loop; a stuck stage withholds the pings, so that systemd restarts the agent.
-  uint64_t watchdog_usec = 0;
-  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  // Half the interval (10 s without a watchdog, for /health), but never less than 3 s: the
-  // publisher's loop sleeps up to a second.
-  const auto stuck_limit = std::max<std::chrono::milliseconds>(
-      watchdog ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::microseconds(watchdog_usec / 2))
-               : std::chrono::seconds(10),
-      std::chrono::seconds(3));
-  if (watchdog) {
+  const Watchdog watchdog = Watchdog::FromSystemd();
+  if (watchdog.enabled) {
     log->info("systemd watchdog every {} ms; a stage stuck for {} ms stops the pings",
-              watchdog_usec / 1000, stuck_limit.count());
+              watchdog.interval_usec / 1000, watchdog.stuck_limit.count());
   }
 
   Running running;
-  if (Status s = running.Start(*config, stuck_limit); !s.ok()) {
+  if (Status s = running.Start(*config, watchdog.stuck_limit); !s.ok()) {
     log->critical("{}", s.message());
     return s.ExitCode();
   }
   sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
   log->info("running; SIGTERM or SIGINT stops, SIGHUP re-reads {}", options.config_path);
 
-  RateLimitedLog rate_log(log, 1, std::chrono::minutes(1));
-  auto next_status = std::chrono::steady_clock::now() + *status_interval;
-  for (;;) {
-    const SignalEvent event = signals.Wait(kMainLoopTick);
-    if (watchdog) {
-      const std::string stuck = running.pipeline->Stuck(stuck_limit);
-      if (stuck.empty()) {
-        sd_notify(0, "WATCHDOG=1");
-      } else {
-        rate_log.Error("watchdog",
-                       "watchdog: {} has made no progress for over {} ms; withholding "
-                       "the watchdog ping so that systemd restarts the agent",
-                       stuck, stuck_limit.count());
-      }
-    }
-    if (std::chrono::steady_clock::now() >= next_status) {
-      sd_notifyf(0, "STATUS=%s", running.pipeline->LogStatus().c_str());
-      next_status += *status_interval;
-    }
-    if (event == SignalEvent::kStop) break;
-    if (event == SignalEvent::kReload) {
-      sd_notify(0, "RELOADING=1");
-      if (Status s = Reload(options, *config, running, stuck_limit); !s.ok()) {
-        log->critical("{}", s.message());
-        return s.ExitCode();
-      }
-      sd_notifyf(0, "READY=1\nSTATUS=running: %s", SummarizeConfig(*config).c_str());
-    }
+  if (Status s = MainLoop(options, *status_interval, watchdog, signals, *config, running);
+      !s.ok()) {
+    log->critical("{}", s.message());
+    return s.ExitCode();
   }
 
   sd_notify(0, "STOPPING=1");

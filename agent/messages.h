@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/alarm_engine.h"
+#include "agent/sync/model_status.h"
 #include "core/sample.h"
 
 namespace edge::agent {
@@ -59,16 +60,7 @@ std::string OnlinePayload(const StatusMessage& message);
 // {"state":"offline","gateway":...}: the Last Will, set at connect, retained.
 std::string OfflinePayload(std::string_view gateway);
 
-enum class ModelResult { kInstalled, kRefused, kRolledBack };
-
-struct ModelStatusMessage {
-  std::string model;
-  std::string version;
-  ModelResult result = ModelResult::kInstalled;
-  std::string reason;  // empty when installed
-  Timestamp ts{};
-};
-
+// ModelStatusMessage: agent/sync/model_status.h.
 std::string ModelStatusPayload(const ModelStatusMessage& message);
 
 }  // namespace edge::agent

@@ -61,14 +61,9 @@ std::string Label(std::string_view key, std::string_view value) {
   return fmt::format("{}=\"{}\"", key, Escape(value));
 }
 
-}  // namespace
+// One function per part of the snapshot, each a flat table of metric families.
 
-std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_version) {
-  Writer w;
-  w.Family("edge_agent_info", "gauge", "The agent's version (always 1).");
-  w.Sample("edge_agent_info", Label("version", agent_version), 1);
-
-  // Modbus devices.
+void WriteModbus(const PipelineSnapshot& snap, Writer& w) {
   using drivers::ModbusDeviceStats;
   const auto device = [](const ModbusDeviceStats& d) { return Label("device", d.device); };
   w.Each("edge_modbus_connected", "gauge", "1 while the device's connection is open.", snap.modbus,
@@ -97,8 +92,9 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
          snap.modbus, device, [](const ModbusDeviceStats& d) {
            return std::chrono::duration<double>(d.last_latency).count();
          });
+}
 
-  // MQTT sources.
+void WriteMqttSources(const PipelineSnapshot& snap, Writer& w) {
   using drivers::MqttSourceStats;
   const auto source = [](const MqttSourceStats& s) { return Label("source", s.source); };
   w.Each("edge_mqtt_source_connected", "gauge", "1 while the source's broker connection is up.",
@@ -116,8 +112,9 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
   w.Each("edge_mqtt_source_connection_losses_total", "counter", "Established connections lost.",
          snap.mqtt, source,
          [](const MqttSourceStats& s) { return s.connection.connection_losses; });
+}
 
-  // Queues and storage.
+void WriteQueuesAndStorage(const PipelineSnapshot& snap, Writer& w) {
   w.Family("edge_queue_depth", "gauge", "Samples waiting in a queue.");
   w.Sample("edge_queue_depth", Label("queue", "ingest"), static_cast<double>(snap.ingest_depth));
   w.Sample("edge_queue_depth", Label("queue", "storage"), static_cast<double>(snap.storage_depth));
@@ -143,8 +140,9 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
   w.Family("edge_storage_last_commit_seconds", "gauge", "Duration of the last commit.");
   w.Sample("edge_storage_last_commit_seconds", "",
            std::chrono::duration<double>(st.last_commit_duration).count());
+}
 
-  // Upstream and the outbox.
+void WriteUpstream(const PipelineSnapshot& snap, Writer& w) {
   w.Family("edge_upstream_connected", "gauge", "1 while the upstream broker connection is up.");
   w.Sample("edge_upstream_connected", "", snap.upstream_connected ? 1 : 0);
   w.Family("edge_outbox_pending", "gauge", "Messages in the outbox not yet acknowledged.");
@@ -154,8 +152,12 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
   w.Family("edge_outbox_damaged_rows", "gauge",
            "Outbox rows that cannot be published (skipped; left in outbox.db for inspection).");
   w.Sample("edge_outbox_damaged_rows", "", static_cast<double>(snap.outbox_damaged));
+  w.Family("edge_state_files_damaged_total", "counter",
+           "State files read back at start that were damaged and moved aside (.damaged-<time>).");
+  w.Sample("edge_state_files_damaged_total", "", static_cast<double>(snap.state_files_damaged));
+}
 
-  // Deployments.
+void WriteDeployments(const PipelineSnapshot& snap, Writer& w) {
   const auto asset = [](const DeploymentSnapshot& d) { return Label("asset", d.asset); };
   w.Each(
       "edge_deployment_model_info", "gauge", "The model a deployment runs (always 1).",
@@ -178,8 +180,7 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
          asset, [](const DeploymentSnapshot& d) { return d.windows_scored; });
   w.Each("edge_deployment_windows_assembled_total", "counter",
          "Windows assembled and handed to the model (scored, or scored non-finite).",
-         snap.deployments, asset,
-         [](const DeploymentSnapshot& d) { return d.windows_assembled; });
+         snap.deployments, asset, [](const DeploymentSnapshot& d) { return d.windows_assembled; });
   w.Each("edge_deployment_windows_unscorable_total", "counter",
          "Windows that could not be scored (stale, missing or bad inputs).", snap.deployments,
          asset, [](const DeploymentSnapshot& d) { return d.windows_unscorable; });
@@ -207,8 +208,9 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
     w.Sample("edge_inference_seconds_sum", Label("asset", d.asset), h.sum_seconds);
     w.Sample("edge_inference_seconds_count", Label("asset", d.asset), static_cast<double>(h.count));
   }
+}
 
-  // Model sync.
+void WriteModelSync(const PipelineSnapshot& snap, Writer& w) {
   const auto model = [](const ModelSyncStats& m) { return Label("model", m.model); };
   w.Each(
       "edge_model_installed_info", "gauge",
@@ -229,6 +231,20 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
          [](const ModelSyncStats& m) { return m.refused; });
   w.Each("edge_model_sync_rollbacks_total", "counter", "Versions rolled back.", snap.models, model,
          [](const ModelSyncStats& m) { return m.rolled_back; });
+}
+
+}  // namespace
+
+std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_version) {
+  Writer w;
+  w.Family("edge_agent_info", "gauge", "The agent's version (always 1).");
+  w.Sample("edge_agent_info", Label("version", agent_version), 1);
+  WriteModbus(snap, w);
+  WriteMqttSources(snap, w);
+  WriteQueuesAndStorage(snap, w);
+  WriteUpstream(snap, w);
+  WriteDeployments(snap, w);
+  WriteModelSync(snap, w);
   return w.Take();
 }
 
@@ -247,6 +263,11 @@ Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage
     h.problems.push_back(
         fmt::format("{} outbox rows cannot be published and were skipped (left in outbox.db)",
                     snap.outbox_damaged));
+  }
+  if (snap.state_files_damaged > 0) {
+    h.warnings.push_back(
+        fmt::format("{} damaged state files were moved aside (see the log for which)",
+                    snap.state_files_damaged));
   }
   for (const drivers::ModbusDeviceStats& d : snap.modbus) {
     if (!d.connected) h.warnings.push_back("modbus device " + d.device + " is not connected");

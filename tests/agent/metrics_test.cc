@@ -77,6 +77,7 @@ TEST(Metrics, TextIsValidPrometheusWithTheSnapshotsValues) {
            "edge_outbox_pending{} 4",
            "edge_outbox_published_total{} 17",
            "edge_outbox_damaged_rows{} 0",
+           "edge_state_files_damaged_total{} 0",
            "edge_upstream_connected{} 1",
            "edge_deployment_model_info{asset=pump1,model=pump-anomaly,version=1.4.0} 1",
            "edge_deployment_state{asset=pump1,state=ok} 1",
@@ -124,6 +125,17 @@ TEST(Health, FailingWhenOutboxRowsCannotBePublished) {
   ASSERT_EQ(h.problems.size(), 1u);
   EXPECT_NE(h.problems[0].find("2 outbox rows cannot be published"), std::string::npos);
   EXPECT_NE(PrometheusText(snap, "0.1.0").find("edge_outbox_damaged_rows 2\n"), std::string::npos);
+}
+
+TEST(Health, DamagedStateFilesAreAWarningAndACounter) {
+  PipelineSnapshot snap = Sample();
+  snap.state_files_damaged = 1;
+  const Health h = AssessHealth(snap, "");
+  EXPECT_TRUE(h.ok());  // the agent started without them
+  ASSERT_EQ(h.warnings.size(), 1u);
+  EXPECT_NE(h.warnings[0].find("1 damaged state files were moved aside"), std::string::npos);
+  EXPECT_NE(PrometheusText(snap, "0.1.0").find("edge_state_files_damaged_total 1\n"),
+            std::string::npos);
 }
 
 TEST(Health, FailingWhenStorageUpstreamOrAStageIsDown) {

@@ -1,4 +1,4 @@
-#include "agent/predict_command.h"
+#include "agent/cli/predict_command.h"
 
 #include <algorithm>
 #include <cctype>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "agent/alarm_engine.h"
-#include "agent/cli.h"
+#include "agent/exit_codes.h"
 #include "core/status.h"
 #include "inference/model_package.h"
 

@@ -1,4 +1,4 @@
-#include "agent/http_fetcher.h"
+#include "agent/sync/http_fetcher.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>

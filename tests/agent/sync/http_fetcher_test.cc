@@ -1,6 +1,6 @@
 // HttpFetcher against real servers: tests/support/http_test_server.py (plain HTTP, with the
 // faults a model repository can show) and nginx with a test CA (HTTPS, host name checks).
-#include "agent/http_fetcher.h"
+#include "agent/sync/http_fetcher.h"
 
 #include <gtest/gtest.h>
 

@@ -2,10 +2,9 @@
 // `edge-agent model publish`, packages of models exported by PyTorch and signed by `edge-agent
 // model pack`, a real data directory. The host side records what the pipeline would be given
 // (the pipeline itself is exercised end to end in tests/integration/model_sync_e2e_test.cc).
-#include "agent/model_sync.h"
+#include "agent/sync/model_sync.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -15,9 +14,9 @@
 #include <mutex>
 #include <thread>
 
-#include "agent/model_store.h"
+#include "agent/sync/model_store.h"
+#include "tests/agent/test_packages.h"
 #include "tests/support/http_servers.h"
-#include "tests/support/last_value_model.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -32,11 +31,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
 const std::string kAgent = EDGE_AGENT_BINARY;
 
-// Packages made once per build tree and shared by every test process (each export starts
-// python and torch): made in a scratch directory, then renamed into the cache in one step.
+// Packages made once per build tree and shared by every test process
+// (tests/agent/test_packages.h).
 struct Packages {
   fs::path root;
   std::string error;
@@ -44,42 +42,6 @@ struct Packages {
   std::string trusted_key() const { return (root / "repo.pub").string(); }
 };
 Packages* packages = nullptr;
-
-std::string MakePackage(const fs::path& dir, const std::string& out, const std::string& version,
-                        const std::string& variant, const std::string& key) {
-  edge::testing::LastValueModel model;
-  model.agent_binary = kAgent;
-  model.python = EDGE_TEST_PYTHON;
-  model.source_dir = kSourceDir;
-  edge::testing::PackageIdentity as;
-  as.name = "pump";
-  as.version = version;
-  as.variant = variant;
-  as.private_key = (dir / key).string();
-  return edge::testing::MakeLastValuePackage(model, dir / out, as);
-}
-
-std::string MakePackages(const fs::path& cache) {
-  if (fs::exists(cache / "done")) return "";
-  // Built beside the cache, so that the rename stays within one file system.
-  const fs::path dir = cache.parent_path() / (".building-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  for (const auto& [out, version, variant, key] :
-       std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
-           {"v1.0.0", "1.0.0", "last", "repo.pem"},
-           {"v1.1.0", "1.1.0", "last", "repo.pem"},
-           {"v1.2.0-log", "1.2.0", "log", "repo.pem"},
-           {"v1.2.0-rogue", "1.2.0", "last", "rogue.pem"}}) {
-    const std::string error = MakePackage(dir, out, version, variant, key);
-    if (!error.empty()) return error;
-  }
-  std::ofstream(dir / "done") << "ok\n";
-  std::error_code ec;
-  fs::rename(dir, cache, ec);  // another test process may have won the race: fine
-  fs::remove_all(dir, ec);
-  return fs::exists(cache / "done") ? "" : "cannot move the packages into " + cache.string();
-}
 
 class RecordingHost : public ModelSync::Host {
  public:
@@ -127,7 +89,11 @@ class ModelSyncTest : public ::testing::Test {
   static void SetUpTestSuite() {
     packages = new Packages;
     packages->root = fs::path(EDGE_TEST_CACHE_DIR) / "model-sync-packages";
-    packages->error = MakePackages(packages->root);
+    packages->error = testing::MakeTestPackagesOnce(
+        packages->root, {{"v1.0.0", "1.0.0", "last", "repo.pem"},
+                         {"v1.1.0", "1.1.0", "last", "repo.pem"},
+                         {"v1.2.0-log", "1.2.0", "log", "repo.pem"},
+                         {"v1.2.0-rogue", "1.2.0", "last", "rogue.pem"}});
   }
   static void TearDownTestSuite() {
     delete packages;

@@ -1,22 +1,22 @@
-#include "agent/model_sync.h"
+#include "agent/sync/model_sync.h"
 
 #include <fmt/format.h>
 #include <sys/statvfs.h>
 
 #include <atomic>
 #include <cmath>
-#include <condition_variable>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
-#include "agent/model_store.h"
+#include "agent/sync/model_store.h"
 #include "core/crash_point.h"
 #include "core/file_util.h"
 #include "core/heartbeat.h"
 #include "core/logging.h"
+#include "core/mutex.h"
 #include "core/rate_limited_log.h"
+#include "core/thread_annotations.h"
 #include "inference/model_version.h"
 #include "inference/package_signature.h"
 
@@ -74,16 +74,19 @@ Status SmokeTest(inference::ModelPackage& package) {
 class ModelSync::Impl {
  public:
   struct Entry {
-    explicit Entry(ModelStore s, int b) : store(std::move(s)), batch(b) {}
+    Entry(ModelStore s, int b, size_t i) : store(std::move(s)), batch(b), index(i) {}
     ModelStore store;
     int batch;
+    size_t index;  // of its Shared in shared_
     // Sync thread only.
     std::string etag;
     std::optional<ModelVersion> refused;  // refused for what it is; skipped while latest names it
     std::string last_report;              // "version\nreason" of the last refusal reported
     SteadyTime next_poll{};
-    // Guarded by mu_.
-    bool wake = false;
+  };
+  // What other threads read or set of an entry.
+  struct Shared {
+    bool wake = false;  // Notify: sync at once
     ModelSyncStats stats;
   };
 
@@ -107,9 +110,10 @@ class ModelSync::Impl {
       keys_.push_back(std::move(key));
     }
     for (const auto& [name, batch] : models) {
-      auto entry = std::make_unique<Entry>(ModelStore(data_dir_, name), batch);
-      entry->stats.model = name;
-      entries_.emplace(name, std::move(entry));
+      MutexLock lock(&mu_);
+      entries_.emplace(name,
+                       std::make_unique<Entry>(ModelStore(data_dir_, name), batch, shared_.size()));
+      shared_.emplace_back().stats.model = name;
     }
     return Status::Ok();
   }
@@ -124,7 +128,9 @@ class ModelSync::Impl {
   std::string Stuck(std::chrono::milliseconds limit) const;
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
+  // Stop, a rollback, a notify or a poll is due.
+  bool AnythingToDo() const REQUIRES(mu_);
   void Sync(Entry& e);
   Attempt Install(Entry& e, const ModelVersion& version);
   void RollBack(Entry& e, const std::string& version, const std::string& reason);
@@ -153,13 +159,14 @@ class ModelSync::Impl {
   std::mt19937 rng_;
 
   std::atomic<bool> cancel_{false};  // stops a transfer in progress at Stop()
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
   struct RollbackRequest {
     std::string model, version, reason;
   };
-  std::vector<RollbackRequest> rollbacks_;  // guarded by mu_
+  std::vector<RollbackRequest> rollbacks_ GUARDED_BY(mu_);
+  std::vector<Shared> shared_ GUARDED_BY(mu_);  // by Entry::index
   std::thread thread_;
   Heartbeat beat_;  // beaten by the sync thread, read by the watchdog
 };
@@ -174,25 +181,25 @@ StatusOr<inference::ModelPackage> ModelSync::Impl::LoadVerified(const fs::path& 
 }
 
 void ModelSync::Impl::SetInstalled(Entry& e, const std::optional<ModelVersion>& v) {
-  std::lock_guard lock(mu_);
-  e.stats.installed_version = v ? v->ToString() : "";
+  MutexLock lock(&mu_);
+  shared_[e.index].stats.installed_version = v ? v->ToString() : "";
 }
 
 void ModelSync::Impl::Report(Entry& e, const std::string& version, ModelResult result,
                              const std::string& reason) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     switch (result) {
       case ModelResult::kInstalled:
-        ++e.stats.installed;
+        ++shared_[e.index].stats.installed;
         break;
       case ModelResult::kRefused:
-        ++e.stats.refused;
-        e.stats.last_error = reason;
+        ++shared_[e.index].stats.refused;
+        shared_[e.index].stats.last_error = reason;
         break;
       case ModelResult::kRolledBack:
-        ++e.stats.rolled_back;
-        e.stats.last_error = reason;
+        ++shared_[e.index].stats.rolled_back;
+        shared_[e.index].stats.last_error = reason;
         break;
     }
   }
@@ -254,17 +261,17 @@ void ModelSync::Impl::Start() {
 
 void ModelSync::Impl::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
   cancel_ = true;
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
 std::string ModelSync::Impl::Stuck(std::chrono::milliseconds limit) const {
   if (!thread_.joinable() || beat_.Age() <= limit) return "";
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return stop_ ? "" : "the model sync thread";
 }
 
@@ -275,27 +282,27 @@ void ModelSync::Impl::Notify(std::string_view payload) {
     only = doc["model"].get<std::string>();
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& [name, e] : entries_) {
-      if (only.empty() || only == name) e->wake = true;
+      if (only.empty() || only == name) shared_[e->index].wake = true;
     }
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void ModelSync::Impl::RequestRollback(const std::string& model, const std::string& version,
                                       const std::string& reason) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     rollbacks_.push_back({model, version, reason});
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 std::vector<ModelSyncStats> ModelSync::Impl::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<ModelSyncStats> out;
-  for (const auto& [name, e] : entries_) out.push_back(e->stats);
+  for (const auto& [name, e] : entries_) out.push_back(shared_[e->index].stats);
   return out;
 }
 
@@ -308,30 +315,25 @@ void ModelSync::Impl::Loop() {
   const auto work_bound = 4 * (options_.http.connect_timeout + options_.http.total_timeout) +
                           std::chrono::minutes(2);
   for (auto& [name, e] : entries_) e->next_poll = clock_.SteadyNow();  // first check at once
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   while (!stop_) {
     SteadyTime next = SteadyTime::max();
     for (const auto& [name, e] : entries_) next = std::min(next, e->next_poll);
     beat_.BeatFor(next == SteadyTime::max() ? std::chrono::hours(24 * 365)
                                             : next - clock_.SteadyNow());
-    cv_.wait_until(lock, next, [&] {
-      if (stop_ || !rollbacks_.empty()) return true;
-      for (const auto& [name, e] : entries_) {
-        if (e->wake || e->next_poll <= clock_.SteadyNow()) return true;
-      }
-      return false;
-    });
+    while (!AnythingToDo() && cv_.WaitUntil(&mu_, next)) {
+    }
     if (stop_) break;
     std::vector<RollbackRequest> rollbacks;
     rollbacks.swap(rollbacks_);
     std::vector<Entry*> due;
     for (auto& [name, e] : entries_) {
-      if (e->wake || e->next_poll <= clock_.SteadyNow()) {
-        e->wake = false;
+      if (shared_[e->index].wake || e->next_poll <= clock_.SteadyNow()) {
+        shared_[e->index].wake = false;
         due.push_back(e.get());
       }
     }
-    lock.unlock();
+    mu_.Unlock();
     beat_.Beat();
     StallPoint("model-sync");
     for (const RollbackRequest& r : rollbacks) {
@@ -344,28 +346,37 @@ void ModelSync::Impl::Loop() {
       Sync(*e);
       e->next_poll = NextPoll();
     }
-    lock.lock();
+    mu_.Lock();
   }
+  mu_.Unlock();
+}
+
+bool ModelSync::Impl::AnythingToDo() const {
+  if (stop_ || !rollbacks_.empty()) return true;
+  for (const auto& [name, e] : entries_) {
+    if (shared_[e->index].wake || e->next_poll <= clock_.SteadyNow()) return true;
+  }
+  return false;
 }
 
 void ModelSync::Impl::Sync(Entry& e) {
   const std::string& name = e.store.name();
   const std::string url = Url(name, "latest.json");
   {
-    std::lock_guard lock(mu_);
-    ++e.stats.checks;
+    MutexLock lock(&mu_);
+    ++shared_[e.index].stats.checks;
   }
   auto fetch_error = [&](const std::string& what) {
-    std::lock_guard lock(mu_);
-    ++e.stats.fetch_errors;
-    e.stats.last_error = what;
+    MutexLock lock(&mu_);
+    ++shared_[e.index].stats.fetch_errors;
+    shared_[e.index].stats.last_error = what;
     rate_log_.Warn("latest-" + name, "model {}: {}; the installed model keeps running", name, what);
   };
   StatusOr<HttpDocument> doc = fetcher_->Get(url, kMaxLatestBytes, e.etag);
   if (!doc.ok()) return fetch_error(doc.status().message());
   if (doc->not_modified) {
-    std::lock_guard lock(mu_);
-    ++e.stats.not_modified;
+    MutexLock lock(&mu_);
+    ++shared_[e.index].stats.not_modified;
     return;
   }
   const nlohmann::json latest = nlohmann::json::parse(doc->body, nullptr, false);

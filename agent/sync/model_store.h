@@ -46,8 +46,9 @@ class ModelStore {
   std::filesystem::path VersionDir(const inference::ModelVersion& v) const;
 
   // What is installed. A `current` or `previous` link naming a missing directory or a name that
-  // is not a version counts as absent; an unreadable state.json is ignored (current still
-  // bounds `highest`). IoError only when the directory cannot be listed.
+  // is not a version counts as absent. A damaged state.json (unreadable, or a field of the wrong
+  // type) is moved aside, logged and counted (core/state_file.h) and ignored: current still
+  // bounds `highest`. IoError only when the directory cannot be listed.
   [[nodiscard]] StatusOr<InstalledModel> Read() const;
 
   // A fresh, empty staging directory for `v` (an older one of the same name is removed).

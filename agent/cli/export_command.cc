@@ -1,4 +1,4 @@
-#include "agent/export_command.h"
+#include "agent/cli/export_command.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-#include "agent/cli.h"
+#include "agent/exit_codes.h"
 #include "config/config_loader.h"
 #include "config/units.h"
 #include "core/time_format.h"

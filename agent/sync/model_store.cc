@@ -1,4 +1,4 @@
-#include "agent/model_store.h"
+#include "agent/sync/model_store.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -8,6 +8,7 @@
 
 #include "core/crash_point.h"
 #include "core/file_util.h"
+#include "core/state_file.h"
 #include "core/time_format.h"
 
 namespace edge::agent {
@@ -32,24 +33,48 @@ struct State {
   std::optional<ModelVersion> rolled_back;
 };
 
-std::optional<ModelVersion> VersionField(const nlohmann::json& doc, const char* key) {
-  if (!doc.contains(key) || !doc[key].is_string()) return std::nullopt;
+// An optional version field: absent, or a string that parses as a version.
+Status ReadVersionField(const nlohmann::json& doc, const char* key,
+                        std::optional<ModelVersion>& out) {
+  if (!doc.contains(key)) return Status::Ok();
+  if (!doc[key].is_string()) {
+    return Status::InvalidArgument(fmt::format("\"{}\" is not a string", key));
+  }
   StatusOr<ModelVersion> v = inference::ParseModelVersion(doc[key].get<std::string>());
-  return v.ok() ? std::optional(*v) : std::nullopt;
+  if (!v.ok()) return Status::InvalidArgument(fmt::format("\"{}\": {}", key, v.status().message()));
+  out = *v;
+  return Status::Ok();
+}
+
+// state.json as WriteState writes it: "highest" always, "installed_at" and "rolled_back" when
+// known. Any field of the wrong type makes the whole file damaged (core/state_file.h): it is
+// moved aside and `highest` falls back to current.
+Status ParseState(std::string_view text, State& state) {
+  const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  if (!doc.is_object()) return Status::InvalidArgument("not a JSON object");
+  if (!doc.contains("highest")) return Status::InvalidArgument("no \"highest\"");
+  EDGE_RETURN_IF_ERROR(ReadVersionField(doc, "highest", state.highest));
+  EDGE_RETURN_IF_ERROR(ReadVersionField(doc, "rolled_back", state.rolled_back));
+  if (doc.contains("installed_at")) {
+    if (!doc["installed_at"].is_string()) {
+      return Status::InvalidArgument("\"installed_at\" is not a string");
+    }
+    StatusOr<Timestamp> ts = ParseRfc3339(doc["installed_at"].get<std::string>());
+    if (!ts.ok()) return Status::InvalidArgument("\"installed_at\": " + ts.status().message());
+    state.installed_at = *ts;
+  }
+  return Status::Ok();
 }
 
 State ReadState(const fs::path& path) {
   State state;
-  StatusOr<std::string> text = ReadFileToString(path, 4096);
-  if (!text.ok()) return state;
-  const nlohmann::json doc = nlohmann::json::parse(*text, nullptr, false);
-  if (!doc.is_object()) return state;
-  state.highest = VersionField(doc, "highest");
-  state.rolled_back = VersionField(doc, "rolled_back");
-  if (doc.contains("installed_at") && doc["installed_at"].is_string()) {
-    StatusOr<Timestamp> ts = ParseRfc3339(doc["installed_at"].get<std::string>());
-    if (ts.ok()) state.installed_at = *ts;
-  }
+  // Absent or damaged: no state; current alone bounds `highest`.
+  ReadStateFile(path, 4096, [&state](std::string_view text) {
+    State parsed;
+    EDGE_RETURN_IF_ERROR(ParseState(text, parsed));
+    state = parsed;
+    return Status::Ok();
+  });
   return state;
 }
 

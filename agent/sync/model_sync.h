@@ -40,8 +40,8 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/http_fetcher.h"
-#include "agent/messages.h"
+#include "agent/sync/http_fetcher.h"
+#include "agent/sync/model_status.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/status.h"

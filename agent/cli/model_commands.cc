@@ -1,4 +1,4 @@
-#include "agent/model_commands.h"
+#include "agent/cli/model_commands.h"
 
 #include <fmt/format.h>
 #include <unistd.h>

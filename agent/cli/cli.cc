@@ -1,16 +1,17 @@
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
+#include "agent/cli/export_command.h"
+#include "agent/cli/model_commands.h"
+#include "agent/cli/predict_command.h"
+#include "agent/cli/version_info.h"
 #include "agent/config_summary.h"
 #include "agent/daemon.h"
-#include "agent/export_command.h"
-#include "agent/model_commands.h"
-#include "agent/predict_command.h"
-#include "agent/version_info.h"
+#include "agent/exit_codes.h"
 #include "config/config_loader.h"
 
 namespace edge::agent {

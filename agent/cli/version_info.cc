@@ -1,4 +1,4 @@
-#include "agent/version_info.h"
+#include "agent/cli/version_info.h"
 
 #include <fmt/format.h>
 #include <modbus/modbus.h>

@@ -1,5 +1,5 @@
 // ModelStore on a real directory: installs, rollbacks, and the states a crash can leave behind.
-#include "agent/model_store.h"
+#include "agent/sync/model_store.h"
 
 #include <gtest/gtest.h>
 
@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/clock.h"
+#include "core/state_file.h"
 #include "tests/support/test_files.h"
 
 namespace edge::agent {
@@ -113,6 +114,31 @@ TEST_F(ModelStoreTest, LinksToMissingOrForeignTargetsCountAsAbsent) {
   EXPECT_FALSE(installed.current);
   EXPECT_FALSE(installed.previous);
   EXPECT_FALSE(installed.highest);
+}
+
+TEST_F(ModelStoreTest, ADamagedStateFileIsMovedAsideAndCurrentStillBoundsTheHighest) {
+  Install("1.0.0");
+  for (const char* text : {R"({"highest": 2})", R"({"highest": "1.0.0", "installed_at": 5})",
+                           R"({"highest": "not a version"})", R"({"rolled_back": "1.1.0"})", "[]",
+                           "{\"highest\": \"1."}) {
+    SCOPED_TRACE(text);
+    std::ofstream(store_.dir() / "state.json") << text;
+    const uint64_t before = DamagedStateFiles();
+    const InstalledModel installed = Read();
+    EXPECT_EQ(installed.current, V("1.0.0"));
+    EXPECT_EQ(installed.highest, V("1.0.0"));
+    EXPECT_FALSE(installed.installed_at.has_value());
+    EXPECT_FALSE(fs::exists(store_.dir() / "state.json"));
+    EXPECT_EQ(DamagedStateFiles(), before + 1);
+  }
+  size_t aside = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(store_.dir())) {
+    aside += e.path().filename().string().rfind("state.json.damaged-", 0) == 0;
+  }
+  EXPECT_EQ(aside, 6u);
+  Install("1.1.0");  // the next install writes a good one; Clean() leaves the damaged ones
+  EXPECT_EQ(Read().highest, V("1.1.0"));
+  EXPECT_TRUE(Read().installed_at.has_value());
 }
 
 TEST_F(ModelStoreTest, CleanRemovesInterruptedWorkAndKeepsWhatIsNotOurs) {

@@ -24,8 +24,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 config::BrokerConfig Broker(const MosquittoBroker& b, const std::string& client_id) {
-  config::BrokerConfig c;
-  c.uri = b.uri();
+  config::BrokerConfig c = config::BrokerConfig::FromUri(b.uri()).value();
   c.client_id = client_id;
   c.keepalive = seconds(5);
   return c;

@@ -57,6 +57,19 @@ int BreakConnectionsToPort(int port) {
   return broken;
 }
 
+// The broker address comes parsed from the configuration; a BrokerConfig without one (a URI
+// set by hand) is refused at Create rather than connecting to nowhere.
+TEST(MqttPublisher, CreateRefusesABrokerWithoutItsParsedAddress) {
+  config::BrokerConfig c;
+  c.uri = "tcp://127.0.0.1:1883";
+  StatusOr<std::unique_ptr<MqttPublisher>> p = MqttPublisher::Create(c, {});
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(p.status().message(),
+            "upstream: broker tcp://127.0.0.1:1883: address not parsed (use "
+            "config::BrokerConfig::FromUri)");
+}
+
 TEST(MqttPublisher, PubackCallbackPerMessage) {
   MosquittoBroker broker;
   ASSERT_TRUE(broker.ok()) << broker.error();

@@ -74,8 +74,7 @@ double Rate(uint64_t messages, double seconds_span) {
 
 // Publishes n messages; returns how many were accepted. Waits for every completion.
 uint64_t Publish(const edge::testing::MosquittoBroker& broker, int qos, int n, double* rate) {
-  edge::config::BrokerConfig pb;
-  pb.uri = broker.uri();
+  edge::config::BrokerConfig pb = edge::config::BrokerConfig::FromUri(broker.uri()).value();
   pb.client_id = fmt::format("bench-pub-q{}", qos);
   edge::drivers::MqttPublisher::Options po;
   po.max_inflight = 1000;
@@ -184,7 +183,7 @@ Result Run(const edge::testing::MosquittoBroker& broker, int qos, int n, bool ba
   // Ours.
   edge::config::MqttSource cfg;
   cfg.name = fmt::format("bench-q{}", qos);
-  cfg.broker.uri = broker.uri();
+  cfg.broker = edge::config::BrokerConfig::FromUri(broker.uri()).value();
   cfg.broker.client_id = fmt::format("bench-ours-q{}-{}", qos, backlog ? "backlog" : "live");
   cfg.topic = filter;
   cfg.qos = qos;

@@ -1,8 +1,17 @@
 #include "config/config.h"
 
+#include "config/value_syntax.h"
 #include "core/status.h"
 
 namespace edge::config {
+
+StatusOr<BrokerConfig> BrokerConfig::FromUri(std::string_view uri) {
+  EDGE_ASSIGN_OR_RETURN(BrokerAddress address, ParseBrokerUri(uri));
+  BrokerConfig broker;
+  broker.uri = std::string(uri);
+  broker.address = std::move(address);
+  return broker;
+}
 
 uint16_t FixedRegisterCount(ModbusType type) {
   switch (type) {

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/status.h"
+
 namespace edge::config {
 
 using Duration = std::chrono::milliseconds;
@@ -50,14 +52,29 @@ struct TlsConfig {
   bool operator==(const TlsConfig&) const = default;
 };
 
+// A broker URI taken apart (config/value_syntax.h ParseBrokerUri).
+struct BrokerAddress {
+  bool tls = false;  // ssl://
+  std::string host;  // without brackets for IPv6
+  uint16_t port = 0;
+
+  bool operator==(const BrokerAddress&) const = default;
+};
+
 // One MQTT broker connection's settings (upstream, and each MQTT source).
 struct BrokerConfig {
-  std::string uri;  // tcp://host:port or ssl://host:port
+  std::string uri;        // tcp://host:port or ssl://host:port, as written (messages, paho)
+  BrokerAddress address;  // uri, parsed once by the loader: the drivers do not parse it again
   std::string client_id;
   std::string username;       // empty: no authentication
   std::string password_file;  // file whose first line is the password
   std::optional<TlsConfig> tls;  // required for ssl://
   Duration keepalive{std::chrono::seconds(30)};
+
+  // A BrokerConfig for `uri` with its address parsed and every other setting at its default,
+  // for code that builds one without a configuration file (tests, benchmarks). The error is
+  // ParseBrokerUri's.
+  [[nodiscard]] static StatusOr<BrokerConfig> FromUri(std::string_view uri);
 
   bool operator==(const BrokerConfig&) const = default;
 };

@@ -12,6 +12,12 @@
 // the configuration is loaded. Files holding secrets (every password_file, every tls.key_file)
 // must not be readable by every user (S_IROTH): such a file is refused; group-readable is fine.
 //
+// How the loader is built: config_loader.cc reads the stream (config/yaml_diagnostics.h explains
+// a syntax error) and hands the document to one reader per section (config/section_readers.h),
+// which share a LoaderContext (config/loader_context.h) and check referenced files with
+// config/file_checks.h. Only the config library sees yaml-cpp; the structs (config/config.h)
+// are a target of their own, edge_config_types, that does not link it.
+//
 // Thread-safety: the functions share no state; concurrent calls are safe.
 #pragma once
 
@@ -21,6 +27,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/file_checks.h"  // WorldReadableFault, which `edge-agent model pack` shares
 
 namespace edge::config {
 
@@ -43,11 +50,6 @@ struct LoadResult {
 
 // Reads and validates `path`; diagnostics name the file as `path` was given.
 LoadResult LoadConfigFile(const std::string& path);
-
-// The fault of a secret file whose mode lets every user read it: "is readable by every user
-// (mode 0644); chmod 600 or 640 it"; "" when it is not world-readable (or cannot be stat'ed:
-// opening it reports that). Shared with `edge-agent model pack` (its private key).
-std::string WorldReadableFault(const std::string& path);
 
 // Validates `yaml` as if read from a file shown as `display_path` that lives in `base_dir`
 // (for relative paths inside it; "" means the current directory).

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.h"
 #include "core/status.h"
 
 namespace edge::config {
@@ -21,13 +22,8 @@ namespace edge::config {
 // [A-Za-z0-9_.-]+ : gateway id, device / source / asset / model names, tag names.
 bool IsValidName(std::string_view name);
 
-struct BrokerAddress {
-  bool tls = false;  // ssl://
-  std::string host;  // without brackets for IPv6
-  uint16_t port = 0;
-};
-
 // tcp://host:port or ssl://host:port; host is a name, IPv4 or [IPv6]; the port is required.
+// (BrokerAddress is in config/config.h: BrokerConfig keeps the parsed address.)
 [[nodiscard]] StatusOr<BrokerAddress> ParseBrokerUri(std::string_view uri);
 
 // http(s)://host[:port]/path/ ending in '/'; no query, fragment or credentials.

@@ -337,19 +337,21 @@ MqttConnection::MqttConnection(std::string uri, uint16_t port, Options options)
 
 StatusOr<std::unique_ptr<MqttConnection>> MqttConnection::Create(const config::BrokerConfig& broker,
                                                                  Options options) {
-  StatusOr<config::BrokerAddress> address = config::ParseBrokerUri(broker.uri);
-  if (!address.ok()) {
-    return Status::InvalidArgument(options.name + ": broker " + broker.uri + ": " +
-                                   address.status().message());
+  // The loader parsed the URI (config::BrokerConfig::address); a hand-built BrokerConfig gets
+  // its address from BrokerConfig::FromUri.
+  const config::BrokerAddress& address = broker.address;
+  if (address.host.empty() || address.port == 0) {
+    return Status::InvalidArgument(options.name + ": broker " + broker.uri +
+                                   ": address not parsed (use config::BrokerConfig::FromUri)");
   }
   if (options.backoff_initial <= std::chrono::milliseconds::zero() ||
       options.backoff_max < options.backoff_initial) {
     return Status::InvalidArgument(options.name + ": bad reconnect back-off settings");
   }
   std::unique_ptr<MqttConnection> c(
-      new MqttConnection(broker.uri, address->port, std::move(options)));
-  c->tls_ = address->tls;
-  c->address_ = *address;
+      new MqttConnection(broker.uri, address.port, std::move(options)));
+  c->tls_ = address.tls;
+  c->address_ = address;
   if (broker.tls) c->tls_config_ = *broker.tls;
   const std::string& name = c->options_.name;
 
@@ -376,7 +378,7 @@ StatusOr<std::unique_ptr<MqttConnection>> MqttConnection::Create(const config::B
     const MqttWill& w = *c->options_.will;
     co.set_will(mqtt::will_options(w.topic, w.payload, w.qos, w.retained));
   }
-  if (address->tls) {
+  if (address.tls) {
     const config::TlsConfig tls = broker.tls.value_or(config::TlsConfig{});
     for (const auto& [key, path] : {std::pair<std::string, std::string>{"ca_file", tls.ca_file},
                                     {"cert_file", tls.cert_file},

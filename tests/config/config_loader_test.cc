@@ -444,6 +444,37 @@ TEST(LoadConfig, UpstreamAndSourceConnectionDefaults) {
   EXPECT_FALSE(own.broker.tls->verify_hostname);
 }
 
+// The drivers connect to the address the loader parsed; they do not parse the URI again.
+TEST(LoadConfig, BrokersCarryTheParsedAddress) {
+  const AgentConfig c = LoadOk(
+      "gateway: {id: gw1}\n"
+      "upstream: {broker: 'ssl://broker.plant.local:8883', topic_prefix: p}\n"
+      "mqtt_sources:\n"
+      "  - {name: shared, topic: a, tags: [{name: a.v}]}\n"
+      "  - {name: own, broker: 'tcp://[::1]:1884', topic: b, tags: [{name: b.v}]}\n");
+  ASSERT_TRUE(c.upstream.has_value());
+  EXPECT_EQ(c.upstream->broker.address, (BrokerAddress{true, "broker.plant.local", 8883}));
+  ASSERT_EQ(c.mqtt_sources.size(), 2u);
+  EXPECT_EQ(c.mqtt_sources[0].broker.address, c.upstream->broker.address);
+  EXPECT_EQ(c.mqtt_sources[1].broker.address, (BrokerAddress{false, "::1", 1884}));
+}
+
+TEST(BrokerConfig, FromUriParsesTheAddressAndKeepsTheDefaults) {
+  StatusOr<BrokerConfig> b = BrokerConfig::FromUri("tcp://127.0.0.1:1883");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->uri, "tcp://127.0.0.1:1883");
+  EXPECT_EQ(b->address, (BrokerAddress{false, "127.0.0.1", 1883}));
+  BrokerConfig expected;
+  expected.uri = b->uri;
+  expected.address = b->address;
+  EXPECT_EQ(*b, expected);
+
+  StatusOr<BrokerConfig> bad = BrokerConfig::FromUri("tcp://127.0.0.1");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "missing port, e.g. tcp://127.0.0.1:1883");
+}
+
 TEST(LoadConfig, RelativePathsResolveAgainstTheConfigDirectory) {
   ScratchDir dir;
   dir.Write("keys/repo.pub", kPublicKey);

@@ -1,6 +1,7 @@
 // config/REFERENCE.md cannot drift from the validator: every key the loader accepts (the k*Keys
-// tables of config/config_loader.cc, its one source of truth) has a row or a section in the
-// reference, and every default the reference gives as a value is the loader's default.
+// tables of config/config_loader.cc and of its section readers config/load_*.cc, the one source
+// of truth) has a row or a section in the reference, and every default the reference gives as a
+// value is the loader's default.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -16,8 +17,20 @@ namespace {
 
 const std::filesystem::path kSourceDir = EDGE_SOURCE_DIR;
 
+// config_loader.cc (the top-level keys) and every section reader, config/load_*.cc.
+std::string LoaderSources() {
+  std::string text = edge::testing::ReadFile(kSourceDir / "config/config_loader.cc");
+  for (const auto& entry : std::filesystem::directory_iterator(kSourceDir / "config")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("load_", 0) == 0 && entry.path().extension() == ".cc") {
+      text += edge::testing::ReadFile(entry.path());
+    }
+  }
+  return text;
+}
+
 TEST(Reference, DocumentsEveryKeyTheLoaderAccepts) {
-  const std::string loader = edge::testing::ReadFile(kSourceDir / "config/config_loader.cc");
+  const std::string loader = LoaderSources();
   const std::string reference = edge::testing::ReadFile(kSourceDir / "config/REFERENCE.md");
   const std::regex table(R"(constexpr std::string_view (k\w+Keys)\[\] = \{([^}]*)\};)");
   const std::regex quoted(R"re("([^"]+)")re");
@@ -32,7 +45,7 @@ TEST(Reference, DocumentsEveryKeyTheLoaderAccepts) {
       keys.insert((*k)[1]);
     }
   }
-  ASSERT_GE(tables, 15) << "the key tables of config_loader.cc were not found";
+  ASSERT_GE(tables, 15) << "the key tables of config_loader.cc and config/load_*.cc were not found";
   ASSERT_GE(keys.size(), 50u);
   keys.erase("x-*");  // a pattern, described in the general rules
   for (const std::string& key : keys) {
@@ -98,7 +111,8 @@ TEST(Reference, DocumentedDefaultsAreTheLoadersDefaults) {
        "      @@\n    tags: [{name: t, address: 0}]\n",
        {"baud", "parity", "data_bits", "stop_bits"}},
       {"### Modbus tags",
-       "gateway: {id: gw1}\n" + device + "    tags:\n      - name: t\n        address: 0\n        @@\n",
+       "gateway: {id: gw1}\n" + device +
+           "    tags:\n      - name: t\n        address: 0\n        @@\n",
        {"table", "type", "scale", "offset"}},
       {"### Modbus tags",
        "gateway: {id: gw1}\n" + device +
@@ -111,7 +125,8 @@ TEST(Reference, DocumentedDefaultsAreTheLoadersDefaults) {
       {"## `storage`", "gateway: {id: gw1}\nstorage:\n  @@\n", {"retention", "max_size"}},
       {"### `repository`",
        "gateway: {id: gw1}\nmodels:\n  repository:\n    url: https://repo.example/\n"
-       "    trusted_keys: [" + key_file + "]\n    @@\n",
+       "    trusted_keys: [" +
+           key_file + "]\n    @@\n",
        {"poll_interval"}},
   };
   int checked = 0;

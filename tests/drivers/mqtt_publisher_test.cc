@@ -24,8 +24,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 config::BrokerConfig Broker(const MosquittoBroker& b, const std::string& client_id) {
-  config::BrokerConfig c;
-  c.uri = b.uri();
+  config::BrokerConfig c = config::BrokerConfig::FromUri(b.uri()).value();
   c.client_id = client_id;
   c.keepalive = seconds(5);
   return c;
@@ -56,6 +55,19 @@ int BreakConnectionsToPort(int port) {
   }
   closedir(dir);
   return broken;
+}
+
+// The broker address comes parsed from the configuration; a BrokerConfig without one (a URI
+// set by hand) is refused at Create rather than connecting to nowhere.
+TEST(MqttPublisher, CreateRefusesABrokerWithoutItsParsedAddress) {
+  config::BrokerConfig c;
+  c.uri = "tcp://127.0.0.1:1883";
+  StatusOr<std::unique_ptr<MqttPublisher>> p = MqttPublisher::Create(c, {});
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(p.status().message(),
+            "upstream: broker tcp://127.0.0.1:1883: address not parsed (use "
+            "config::BrokerConfig::FromUri)");
 }
 
 TEST(MqttPublisher, PubackCallbackPerMessage) {

@@ -28,7 +28,7 @@ config::MqttSource Source(const std::string& name, const std::string& uri, const
                           const std::string& timestamp_field = "") {
   config::MqttSource s;
   s.name = name;
-  s.broker.uri = uri;
+  s.broker = config::BrokerConfig::FromUri(uri).value();
   s.broker.client_id = "edge-test-" + name;
   s.topic = topic;
   s.qos = qos;

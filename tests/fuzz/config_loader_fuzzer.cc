@@ -81,7 +81,7 @@ bool MustSkip(std::string_view yaml) {
   if (yaml.find('\\') == std::string_view::npos) return false;
   try {
     // Only the first document is read for paths (a second one is an error). Not LoadAll: it
-    // never returns on some malformed streams (see LoadDocuments in config_loader.cc).
+    // never returns on some malformed streams (see LoadDocuments in config/yaml_diagnostics.cc).
     int budget = 100000;
     return ScalarsNameSpecialFiles(YAML::Load(std::string(yaml)), 0, budget);
   } catch (const std::exception&) {

@@ -31,9 +31,9 @@
 #include <thread>
 #include <vector>
 
-#include "tests/drivers/peer_process.h"
 #include "tests/support/last_value_model.h"
 #include "tests/support/mosquitto_broker.h"
+#include "tests/support/plc_sim.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 

@@ -1,4 +1,7 @@
-// Helpers shared by the storage tests.
+// The storage tests' helpers (timestamps near now and in the golden files' epoch), and the
+// database integrity check that the reliability suite runs after each kill as well.
+//
+// Thread-safety: no shared state but BaseMicros()'s start time, fixed on first use.
 #pragma once
 
 #include <chrono>

@@ -32,9 +32,9 @@
 #include <vector>
 
 #include "bench/bench_usage.h"
-#include "tests/drivers/peer_process.h"
 #include "tests/support/last_value_model.h"
 #include "tests/support/mosquitto_broker.h"
+#include "tests/support/plc_sim.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 

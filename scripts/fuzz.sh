@@ -29,6 +29,13 @@ for t in $targets; do
   mkdir -p "$corpus" "$findings"
   seeds=()
   [ -d "$root/tests/fuzz/corpus/$t" ] && seeds=("$root/tests/fuzz/corpus/$t")
+  # Seeds that live elsewhere in the tree are read where they are, not copied into
+  # tests/fuzz/corpus (libFuzzer writes only to the first folder, $corpus): the configuration
+  # loader starts from the bad-config corpus (its .expected messages and data/ files are small
+  # inputs too) and the examples.
+  case $t in
+    config_loader_fuzzer) seeds+=("$root/tests/config/bad" "$root/config/examples") ;;
+  esac
   echo "== fuzz $t for ${seconds}s"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 \

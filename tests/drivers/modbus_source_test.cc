@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "drivers/modbus_codec.h"
-#include "tests/drivers/peer_process.h"
+#include "tests/support/eventually.h"
+#include "tests/support/plc_sim.h"
+#include "tests/support/test_files.h"
 
 namespace edge::drivers {
 namespace {

@@ -14,7 +14,7 @@
 #include "core/logging.h"
 #include "core/sample.h"
 #include "core/tag_registry.h"
-#include "tests/drivers/peer_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/mosquitto_broker.h"
 
 namespace edge::testing {

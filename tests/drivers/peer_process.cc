@@ -2,9 +2,10 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <cstdio>
-#include <regex>
-#include <thread>
+
+#include "tests/support/eventually.h"
 
 namespace edge::testing {
 namespace {
@@ -24,24 +25,6 @@ std::string FirstLine(const std::string& text) {
 }
 
 }  // namespace
-
-PlcSim::PlcSim(const std::string& map_path, std::vector<std::string> extra_args, int port) {
-  std::vector<std::string> argv = {PLC_SIM_BINARY, "--map", map_path, "--port",
-                                   std::to_string(port)};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  process_ = std::make_unique<Subprocess>(Argv(argv));
-  if (!process_->WaitForOutput("listening on", seconds(10))) return;
-  static const std::regex kPort(R"(listening on [^\s]+:(\d+))");
-  std::smatch m;
-  const std::string out = process_->Stdout();
-  if (std::regex_search(out, m, kPort)) port_ = std::stoi(m[1]);
-}
-
-std::optional<int> PlcSim::Terminate() {
-  process_->Signal(SIGCONT);  // a paused process cannot handle SIGTERM
-  process_->Signal(SIGTERM);
-  return process_->Wait(seconds(10));
-}
 
 std::string PymodbusPython() {
   if (const char* env = std::getenv("EDGE_PYMODBUS_PYTHON"); env != nullptr && *env != '\0') {

@@ -10,7 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/drivers/peer_process.h"
+#include "tests/support/plc_sim.h"
+#include "tests/support/test_files.h"
 
 namespace edge::testing {
 namespace {

@@ -12,6 +12,7 @@
 #include "drivers/modbus_codec.h"
 #include "drivers/modbus_source.h"
 #include "tests/drivers/peer_process.h"
+#include "tests/support/eventually.h"
 
 namespace edge::drivers {
 namespace {

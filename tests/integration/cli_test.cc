@@ -20,10 +20,12 @@
 
 #include "core/clock.h"
 #include "core/time_format.h"
-#include "tests/drivers/peer_process.h"
+#include "tests/support/e2e_rig.h"
+#include "tests/support/export_reader.h"
 #include "tests/support/http_get.h"
 #include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort
 #include "tests/support/notify_socket.h"
+#include "tests/support/plc_sim.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -34,13 +36,8 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const std::string kAgent = EDGE_AGENT_BINARY;
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
-
-CommandResult Agent(std::vector<std::string> args, const std::string& cwd = "") {
-  args.insert(args.begin(), kAgent);
-  return RunCommand({.argv = args, .cwd = cwd});
-}
+const std::string kAgent = AgentBinary();
+const fs::path kSourceDir = SourceDir();
 
 // The examples name realistic plant addresses (10.x PLCs, *.plant.local). `run` really polls
 // them, and tests must never send traffic off this machine, so the daemon tests run a copy of
@@ -80,7 +77,7 @@ fs::path LocalExamples(const ScratchDir& dir) {
 }
 
 TEST(Cli, VersionNamesTheAgentAndItsLibraries) {
-  CommandResult r = Agent({"version"});
+  CommandResult r = RunAgent({"version"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("edge-agent ", 0), 0u) << r.out;
   EXPECT_NE(r.out.find("yaml-cpp"), std::string::npos) << r.out;
@@ -103,7 +100,7 @@ TEST(Cli, EveryCommandHasHelp) {
   };
   for (std::vector<std::string> command : commands) {
     command.push_back("--help");
-    CommandResult r = Agent(command);
+    CommandResult r = RunAgent(command);
     EXPECT_EQ(r.exit_code, 0) << command.front() << ": " << r.err;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
   }
@@ -117,7 +114,7 @@ TEST(Cli, BadUsageExitsTwo) {
                                              {"check-config"},
                                              {"predict", "--model", "m"},
                                              {"model"}}) {
-    CommandResult r = Agent(args);
+    CommandResult r = RunAgent(args);
     EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "(no args)" : args.front());
     EXPECT_NE(r.err.find("edge-agent: error:"), std::string::npos) << r.err;
   }
@@ -148,7 +145,7 @@ TEST(CheckConfig, AcceptsEveryExample) {
   const auto examples = FilesWithExtension(kSourceDir / "config/examples", ".yaml");
   ASSERT_GE(examples.size(), 4u);
   for (const fs::path& example : examples) {
-    CommandResult r = Agent({"check-config", example.string()});
+    CommandResult r = RunAgent({"check-config", example.string()});
     EXPECT_EQ(r.exit_code, 0) << example << "\n" << r.err;
     EXPECT_NE(r.out.find(": ok ("), std::string::npos) << r.out;
     EXPECT_EQ(r.err, "");
@@ -163,7 +160,7 @@ TEST(CheckConfig, RejectsEveryBadConfigWithItsGoldenMessage) {
   for (const fs::path& file : bad) {
     const fs::path golden = fs::path(file).replace_extension(".expected");
     ASSERT_TRUE(fs::exists(golden)) << golden;
-    CommandResult r = Agent({"check-config", file.filename().string()}, bad_dir.string());
+    CommandResult r = RunAgent({"check-config", file.filename().string()}, bad_dir.string());
     EXPECT_EQ(r.exit_code, 2) << file;
     EXPECT_EQ(r.err, ReadFile(golden)) << file;
     EXPECT_EQ(r.out, "") << file;
@@ -173,7 +170,7 @@ TEST(CheckConfig, RejectsEveryBadConfigWithItsGoldenMessage) {
 TEST(CheckConfig, MissingFileIsBadInput) {
   ScratchDir dir;
   const std::string missing = (dir.path() / "nope.yaml").string();
-  CommandResult r = Agent({"check-config", missing});
+  CommandResult r = RunAgent({"check-config", missing});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err.rfind(missing + ":1:1: error: cannot read file", 0), 0u) << r.err;
 }
@@ -212,7 +209,7 @@ TEST(Run, BadConfigIsRejectedBeforeAnythingStarts) {
   ScratchDir data;
   const fs::path bad_dir = kSourceDir / "tests/config/bad";
   const fs::path bad = FilesWithExtension(bad_dir, ".yaml").front();
-  CommandResult r = Agent(
+  CommandResult r = RunAgent(
       {"run", "--config", bad.filename().string(), "--data-dir", (data.path() / "data").string()},
       bad_dir.string());
   EXPECT_EQ(r.exit_code, 2);
@@ -221,7 +218,7 @@ TEST(Run, BadConfigIsRejectedBeforeAnythingStarts) {
 }
 
 TEST(Run, MissingConfigIsBadInput) {
-  CommandResult r = Agent({"run", "--config", "/nonexistent/agent.yaml"});
+  CommandResult r = RunAgent({"run", "--config", "/nonexistent/agent.yaml"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("/nonexistent/agent.yaml:1:1: error: cannot read file"), std::string::npos)
       << r.err;
@@ -234,7 +231,7 @@ TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
   Subprocess first(
       {.argv = {kAgent, "run", "--config", config, "--data-dir", data.path().string()}});
   ASSERT_TRUE(first.WaitForOutput("running;", seconds(20))) << first.Stderr();
-  CommandResult second = Agent({"run", "--config", config, "--data-dir", data.path().string()});
+  CommandResult second = RunAgent({"run", "--config", config, "--data-dir", data.path().string()});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("in use by another edge-agent"), std::string::npos) << second.err;
   EXPECT_TRUE(first.running()) << "the first agent must be unaffected";
@@ -244,8 +241,8 @@ TEST(Run, SecondAgentOnTheSameDataDirectoryIsRefused) {
 
 TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
   ScratchDir dir;
-  CommandResult r = Agent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
-                           "--data-dir", "/dev/null/data"});
+  CommandResult r = RunAgent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+                              "--data-dir", "/dev/null/data"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("/dev/null/data"), std::string::npos) << r.err;
 }
@@ -253,8 +250,8 @@ TEST(Run, UnusableDataDirectoryIsARuntimeFailureNamingIt) {
 TEST(Run, BadLogLevelIsBadUsage) {
   ScratchDir dir;
   ScratchDir data;
-  CommandResult r = Agent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
-                           "--data-dir", data.path().string(), "--log-level", "loud"});
+  CommandResult r = RunAgent({"run", "--config", (LocalExamples(dir) / "modbus-tcp.yaml").string(),
+                              "--data-dir", data.path().string(), "--log-level", "loud"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("loud"), std::string::npos) << r.err;
 }
@@ -370,9 +367,9 @@ TEST(Run, ServesMetricsAndHealth) {
                              (dir.path() / "data").string()}});
   ASSERT_TRUE(agent.WaitForOutput("serving /metrics and /health", seconds(20))) << agent.Stderr();
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
-  const CommandResult metrics = RunCommand(
-      {.argv = {EDGE_TEST_PYTHON, (kSourceDir / "tests/support/check_metrics.py").string(),
-                base + "/metrics"}});
+  const CommandResult metrics =
+      RunCommand({.argv = {TestPython(), (kSourceDir / "tests/support/check_metrics.py").string(),
+                           base + "/metrics"}});
   ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
   EXPECT_NE(metrics.out.find("edge_modbus_connected{device=press-plc} 0"), std::string::npos)
       << metrics.out;
@@ -389,17 +386,15 @@ TEST(Run, ServesMetricsAndHealth) {
 }
 
 // The reload tests' agent.yaml: one PLC polled every 100 ms, tag line.a (holding 0), line.b
-// (holding 2) with `with_b`, and `extra` appended (top-level sections).
+// (holding 2) with `with_b`, and /metrics on `http_listen` if not empty.
 fs::path WriteReloadConfig(const ScratchDir& dir, int plc_port, const fs::path& data_dir,
-                           bool with_b, const std::string& extra = "") {
-  return dir.Write(
-      "agent.yaml",
-      "gateway:\n  id: reload-pc\n  data_dir: " + data_dir.string() +
-          "\nmodbus:\n  - name: plc\n    host: 127.0.0.1\n    port: " + std::to_string(plc_port) +
-          "\n    poll_interval: 100ms\n    tags:\n"
-          "      - {name: line.a, table: holding, address: 0, type: float32}\n" +
-          (with_b ? "      - {name: line.b, table: holding, address: 2, type: float32}\n" : "") +
-          extra);
+                           bool with_b, const std::string& http_listen = "") {
+  AgentYaml yaml = {.gateway_id = "reload-pc",
+                    .data_dir = data_dir.string(),
+                    .modbus = {{.port = plc_port, .tags = {{.name = "line.a", .address = 0}}}},
+                    .http_listen = http_listen};
+  if (with_b) yaml.modbus[0].tags.push_back({.name = "line.b", .address = 2});
+  return dir.Write("agent.yaml", yaml.Text());
 }
 
 fs::path WriteReloadPlcMap(const ScratchDir& dir) {
@@ -408,20 +403,12 @@ fs::path WriteReloadPlcMap(const ScratchDir& dir) {
                    "  - {name: b, table: holding, address: 2, type: float32}\n");
 }
 
-// Rows `export` gives for `tag` from `from` on.
+// Samples `export` gives for `tag` from `from` on.
 int ExportedRows(const fs::path& config, const std::string& tag, Timestamp from) {
   const CommandResult csv =
-      Agent({"export", "--config", config.string(), "--from", FormatRfc3339Millis(from)});
+      RunAgent({"export", "--config", config.string(), "--from", FormatRfc3339Millis(from)});
   EXPECT_EQ(csv.exit_code, 0) << csv.err;
-  int rows = 0;
-  std::istringstream lines(csv.out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const size_t comma = line.find(',');
-    rows += comma != std::string::npos &&
-            line.compare(comma + 1, tag.size() + 1, tag + ",") == 0;
-  }
-  return rows;
+  return CountSamplesOf(ParseExportCsv(csv.out), tag);
 }
 
 // SIGHUP with a valid file applies it (here: a tag added) without losing a sample of the tag
@@ -442,29 +429,21 @@ TEST(Run, ReloadAppliesANewConfigurationWithoutLosingSamples) {
   agent.Signal(SIGTERM);
   ASSERT_EQ(agent.Wait(seconds(5)), std::optional<int>(0)) << agent.Stderr();
 
-  const CommandResult csv = Agent({"export", "--config", config.string()});
+  const CommandResult csv = RunAgent({"export", "--config", config.string()});
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
-  std::istringstream lines(csv.out);
-  std::string line;
-  std::vector<double> a_times;
+  std::vector<Timestamp> a_times;
   int b_rows = 0;
-  while (std::getline(lines, line)) {
-    // ts,tag,value,quality with ts like 2026-11-23T16:10:02.100Z
-    const size_t comma = line.find(',');
-    if (comma == std::string::npos || line.size() < 24 || line[10] != 'T') continue;
-    const std::string tag = line.substr(comma + 1, line.find(',', comma + 1) - comma - 1);
-    const double seconds_of_day = std::stod(line.substr(11, 2)) * 3600 +
-                                  std::stod(line.substr(14, 2)) * 60 +
-                                  std::stod(line.substr(17, 6));
-    if (tag == "line.a") a_times.push_back(seconds_of_day);
-    if (tag == "line.b") ++b_rows;
+  for (const ExportedSample& sample : ParseExportCsv(csv.out).samples) {
+    if (sample.tag == "line.a") a_times.push_back(sample.ts);
+    if (sample.tag == "line.b") ++b_rows;
   }
   EXPECT_GE(a_times.size(), 20u) << csv.out;
   EXPECT_GE(b_rows, 5) << csv.out;
   std::sort(a_times.begin(), a_times.end());
   double widest = 0;
-  for (size_t i = 1; i < a_times.size(); ++i)
-    widest = std::max(widest, a_times[i] - a_times[i - 1]);
+  for (size_t i = 1; i < a_times.size(); ++i) {
+    widest = std::max(widest, std::chrono::duration<double>(a_times[i] - a_times[i - 1]).count());
+  }
   // Polling pauses only while the pipeline restarts: far less than a second.
   EXPECT_LT(widest, 1.0) << csv.out;
 }
@@ -525,7 +504,7 @@ TEST(Run, ReloadThatCannotStartGoesBackToThePreviousConfiguration) {
   const fs::path config = WriteReloadConfig(dir, plc.port(), data, false);
   Subprocess agent({.argv = {kAgent, "run", "--config", config.string()}});
   ASSERT_TRUE(agent.WaitForOutput("running;", seconds(20))) << agent.Stderr();
-  WriteReloadConfig(dir, plc.port(), data, true, "http:\n  listen: " + listen + "\n");
+  WriteReloadConfig(dir, plc.port(), data, true, listen);
   const Timestamp reloaded = SystemClockInstance().Now();
   agent.Signal(SIGHUP);
   ASSERT_TRUE(agent.WaitForOutput("going back to the previous one", seconds(10)))

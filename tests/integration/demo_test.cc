@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "tests/support/e2e_rig.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -18,11 +19,11 @@ namespace fs = std::filesystem;
 
 TEST(DemoTest, ShortenedDemoPrintsAnAlarmFromTheReferenceModel) {
   ScratchDir dir;
-  const fs::path build = fs::path(EDGE_AGENT_BINARY).parent_path().parent_path();
+  const fs::path build = fs::path(AgentBinary()).parent_path().parent_path();
   ASSERT_TRUE(fs::exists(build / "tools/plc-sim/plc-sim")) << build;
   const auto start = std::chrono::steady_clock::now();
   const CommandResult r =
-      RunCommand({.argv = {"bash", (fs::path(EDGE_SOURCE_DIR) / "scripts/demo.sh").string()},
+      RunCommand({.argv = {"bash", (fs::path(SourceDir()) / "scripts/demo.sh").string()},
                   .env = {{"EDGE_DEMO_BUILD_DIR", build.string()},
                           {"EDGE_DEMO_DIR", (dir.path() / "demo").string()},
                           {"EDGE_DEMO_EXIT_AFTER", "1"},

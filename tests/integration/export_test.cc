@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/e2e_rig.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -18,8 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
-
-const std::string kAgent = EDGE_AGENT_BINARY;
 
 // Writes samples.db in schema version 2 with NOW_S = the second given on the command line:
 //   pump1.pressure: now-20m 1.5 good; now-5m 2.25 bad, now-1m -3 good (a chunk of two: a chunk
@@ -79,7 +78,7 @@ class ExportTest : public ::testing::Test {
     data_dir_ = dir_.path() / "data";
     fs::create_directories(data_dir_);
     config_ = dir_.Write("agent.yaml",
-                         "gateway:\n  id: test-gw\n  data_dir: " + data_dir_.string() + "\n");
+                         AgentYaml{.gateway_id = "test-gw", .data_dir = data_dir_.string()}.Text());
     now_s_ =
         std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
@@ -91,8 +90,8 @@ class ExportTest : public ::testing::Test {
     ASSERT_TRUE(writer_->WaitForOutput("holding", seconds(30))) << writer_->Stderr();
   }
   CommandResult Export(std::vector<std::string> args) {
-    args.insert(args.begin(), {kAgent, "export", "--config", config_.string()});
-    return RunCommand({.argv = args});
+    args.insert(args.begin(), {"export", "--config", config_.string()});
+    return RunAgent(args);
   }
   // RFC 3339 with milliseconds of now - `ago_us` (UTC), via date(1) as an independent formatter.
   std::string Ts(int64_t ago_us) {
@@ -166,7 +165,7 @@ TEST_F(ExportTest, BadArgumentsAreBadUsageNamingTheFault) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("is after --to"), std::string::npos) << r.err;
 
-  r = RunCommand({.argv = {kAgent, "export", "--config", (dir_.path() / "missing.yaml").string()}});
+  r = RunAgent({"export", "--config", (dir_.path() / "missing.yaml").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;
 }

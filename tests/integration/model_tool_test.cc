@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/e2e_rig.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -17,23 +18,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kAgent = EDGE_AGENT_BINARY;
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
-
-CommandResult Agent(std::vector<std::string> args) {
-  args.insert(args.begin(), kAgent);
-  return RunCommand({.argv = args});
-}
+const std::string kAgent = AgentBinary();
+const fs::path kSourceDir = SourceDir();
 
 // One PyTorch export for the whole suite (torch takes seconds to import).
 class ModelTool : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     models_ = new ScratchDir();
-    const CommandResult r = RunCommand(
-        {.argv = {EDGE_TEST_PYTHON, (kSourceDir / "tests/inference/make_models.py").string(),
-                  models_->path().string(), "--quick"}},
-        std::chrono::minutes(3));
+    const CommandResult r =
+        RunCommand({.argv = {TestPython(), (kSourceDir / "tests/inference/make_models.py").string(),
+                             models_->path().string(), "--quick"}},
+                   std::chrono::minutes(3));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
   static void TearDownTestSuite() {
@@ -67,8 +63,8 @@ class ModelTool : public ::testing::Test {
   }
   void Keygen() {
     const CommandResult r =
-        Agent({"model", "keygen", "--private", (dir_.path() / "repo.key").string(), "--public",
-               (dir_.path() / "repo.pub").string()});
+        RunAgent({"model", "keygen", "--private", (dir_.path() / "repo.key").string(), "--public",
+                  (dir_.path() / "repo.pub").string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
@@ -80,7 +76,7 @@ ScratchDir* ModelTool::models_ = nullptr;
 TEST_F(ModelTool, KeygenPackVerifyPublish) {
   Keygen();
   const fs::path pkg = dir_.path() / "pkg";
-  CommandResult r = Agent(PackArgs("1.4.0", pkg));
+  CommandResult r = RunAgent(PackArgs("1.4.0", pkg));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("packed pump-anomaly 1.4.0"), std::string::npos) << r.out;
 
@@ -107,12 +103,12 @@ TEST_F(ModelTool, KeygenPackVerifyPublish) {
                 "-sigfile", (dir_.path() / "sig.bin").string()}});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 
-  r = Agent({"model", "verify", pkg.string(), "--key", (dir_.path() / "repo.pub").string()});
+  r = RunAgent({"model", "verify", pkg.string(), "--key", (dir_.path() / "repo.pub").string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(": ok (pump-anomaly 1.4.0; signature verified"), std::string::npos) << r.out;
 
   const fs::path repo = dir_.path() / "repo";
-  r = Agent({"model", "publish", pkg.string(), "--repo", repo.string()});
+  r = RunAgent({"model", "publish", pkg.string(), "--repo", repo.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* f : {"manifest.json", "manifest.json.sig", "model.onnx"}) {
     EXPECT_EQ(ReadFile(repo / "pump-anomaly/1.4.0" / f), ReadFile(pkg / f)) << f;
@@ -120,12 +116,12 @@ TEST_F(ModelTool, KeygenPackVerifyPublish) {
   EXPECT_EQ(nlohmann::json::parse(ReadFile(repo / "pump-anomaly/latest.json")),
             (nlohmann::json{{"version", "1.4.0"}}));
   // The published copy verifies too.
-  EXPECT_EQ(Agent({"model", "verify", (repo / "pump-anomaly/1.4.0").string(), "--key",
-                   (dir_.path() / "repo.pub").string()})
+  EXPECT_EQ(RunAgent({"model", "verify", (repo / "pump-anomaly/1.4.0").string(), "--key",
+                      (dir_.path() / "repo.pub").string()})
                 .exit_code,
             0);
   // Publishing the same package again is harmless.
-  EXPECT_EQ(Agent({"model", "publish", pkg.string(), "--repo", repo.string()}).exit_code, 0);
+  EXPECT_EQ(RunAgent({"model", "publish", pkg.string(), "--repo", repo.string()}).exit_code, 0);
 }
 
 TEST_F(ModelTool, LatestOnlyMovesForwardAndPublishedVersionsAreImmutable) {
@@ -133,8 +129,8 @@ TEST_F(ModelTool, LatestOnlyMovesForwardAndPublishedVersionsAreImmutable) {
   const fs::path repo = dir_.path() / "repo";
   for (const char* v : {"1.10.0", "1.9.3"}) {
     const fs::path pkg = dir_.path() / v;
-    ASSERT_EQ(Agent(PackArgs(v, pkg)).exit_code, 0);
-    const CommandResult r = Agent({"model", "publish", pkg.string(), "--repo", repo.string()});
+    ASSERT_EQ(RunAgent(PackArgs(v, pkg)).exit_code, 0);
+    const CommandResult r = RunAgent({"model", "publish", pkg.string(), "--repo", repo.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   // 1.10.0 is newer than 1.9.3 (numeric order, not text order).
@@ -144,8 +140,8 @@ TEST_F(ModelTool, LatestOnlyMovesForwardAndPublishedVersionsAreImmutable) {
 
   // A different package under a version already published is refused.
   const fs::path other = dir_.path() / "other";
-  ASSERT_EQ(Agent(PackArgs("1.10.0", other)).exit_code, 0);  // new timestamp: other bytes
-  const CommandResult r = Agent({"model", "publish", other.string(), "--repo", repo.string()});
+  ASSERT_EQ(RunAgent(PackArgs("1.10.0", other)).exit_code, 0);  // new timestamp: other bytes
+  const CommandResult r = RunAgent({"model", "publish", other.string(), "--repo", repo.string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("already published with other contents"), std::string::npos) << r.err;
 }
@@ -153,9 +149,9 @@ TEST_F(ModelTool, LatestOnlyMovesForwardAndPublishedVersionsAreImmutable) {
 TEST_F(ModelTool, VerifyRefusesTamperedPackagesNamingTheFault) {
   Keygen();
   const fs::path pkg = dir_.path() / "pkg";
-  ASSERT_EQ(Agent(PackArgs("1.0.0", pkg)).exit_code, 0);
+  ASSERT_EQ(RunAgent(PackArgs("1.0.0", pkg)).exit_code, 0);
   const std::string pub = (dir_.path() / "repo.pub").string();
-  const auto verify = [&] { return Agent({"model", "verify", pkg.string(), "--key", pub}); };
+  const auto verify = [&] { return RunAgent({"model", "verify", pkg.string(), "--key", pub}); };
 
   // Manifest edited after signing (the threshold raised, say).
   const std::string manifest = ReadFile(pkg / "manifest.json");
@@ -171,11 +167,11 @@ TEST_F(ModelTool, VerifyRefusesTamperedPackagesNamingTheFault) {
   ASSERT_EQ(verify().exit_code, 0);
 
   // Signed with another key.
-  ASSERT_EQ(Agent({"model", "keygen", "--private", (dir_.path() / "evil.key").string(), "--public",
-                   (dir_.path() / "evil.pub").string()})
+  ASSERT_EQ(RunAgent({"model", "keygen", "--private", (dir_.path() / "evil.key").string(),
+                      "--public", (dir_.path() / "evil.pub").string()})
                 .exit_code,
             0);
-  r = Agent({"model", "verify", pkg.string(), "--key", (dir_.path() / "evil.pub").string()});
+  r = RunAgent({"model", "verify", pkg.string(), "--key", (dir_.path() / "evil.pub").string()});
   EXPECT_EQ(r.exit_code, 2);
 
   // Artifact replaced (the signature over the manifest still holds; the hash does not).
@@ -202,7 +198,7 @@ TEST_F(ModelTool, PackRefusesBadInputBeforeWritingAnything) {
     for (size_t i = 0; i + 1 < args.size(); ++i) {
       if (args[i] == flag) args[i + 1] = value;
     }
-    return Agent(args);
+    return RunAgent(args);
   };
   struct Case {
     std::string flag, value, message;
@@ -230,7 +226,7 @@ TEST_F(ModelTool, PackRefusesBadInputBeforeWritingAnything) {
   std::ofstream(dir_.path() / "norm.json") << R"({"mean":[0],"std":[1]})";
   std::vector<std::string> args = PackArgs("1.0.0", dir_.path() / "out");
   args.insert(args.end(), {"--normalize", (dir_.path() / "norm.json").string()});
-  const CommandResult r = Agent(args);
+  const CommandResult r = RunAgent(args);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("norm.json: \"mean\" has 1 values for"), std::string::npos) << r.err;
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/e2e_rig.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -25,8 +26,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kAgent = EDGE_AGENT_BINARY;
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
+const std::string kAgent = AgentBinary();
+const fs::path kSourceDir = SourceDir();
 constexpr const char* kPython = "/usr/bin/python3";
 
 bool FullSet() {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/e2e_rig.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -17,8 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kAgent = EDGE_AGENT_BINARY;
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
+const std::string kAgent = AgentBinary();
+const fs::path kSourceDir = SourceDir();
 
 CommandResult Train(const fs::path& key, const fs::path& out, const std::string& rows,
                     const std::string& seed = "0") {

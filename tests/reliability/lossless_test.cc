@@ -16,35 +16,30 @@
 // promises to deliver. The subscriber is mosquitto_sub with a persistent QoS 1 session.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <modbus.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "storage/sqlite_db.h"
-#include "tests/drivers/peer_process.h"
 #include "tests/reliability/reliability.h"
-#include "tests/storage/test_util.h"
-#include "tests/support/last_value_model.h"
-#include "tests/support/mosquitto_broker.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/test_files.h"
+#include "tests/support/e2e_rig.h"
+#include "tests/support/eventually.h"
+#include "tests/support/mqtt_messages.h"
+#include "tests/support/output_search.h"
+#include "tests/support/storage_test_util.h"
 #include "tests/support/tmpfs_mount.h"
 
 namespace edge::testing {
@@ -56,139 +51,72 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-const std::string kAgent = EDGE_AGENT_BINARY;
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
-
-// What the rig runs: pump1.pressure (float32 at holding 0) drives the alarm; `ballast_tags`
+// What the scenarios run: pump1.pressure (float32 at holding 0) drives the alarm; `ballast_tags`
 // uint16 registers from address 10 load ingest; `replay_period` > 0 makes plc-sim swing the
 // pressure in and out of the fault range on its own, a half period each.
-struct RigOptions {
+struct LosslessOptions {
   int ballast_tags = 0;
   milliseconds replay_period{0};
   fs::path data_dir;  // empty: <scratch>/data
 };
 
-class Rig {
+// The end-to-end rig with a broker whose sessions survive a SIGKILL, plc-sim on a register map
+// with ballast, and a subscriber with a persistent QoS 1 session on every alarm topic.
+class LosslessRig {
  public:
-  explicit Rig(const RigOptions& options) : options_(options) {
-    if (options_.data_dir.empty()) options_.data_dir = dir_.path() / "data";
+  explicit LosslessRig(const LosslessOptions& options) : options_(options) {
+    if (options_.data_dir.empty()) options_.data_dir = rig_.Path("data");
     MosquittoBroker::Options broker_options;
     // The subscriber's persistent session survives a broker SIGKILL (saved every second).
-    fs::create_directories(dir_.path() / "broker");
-    broker_options.extra_config = "persistence true\npersistence_location " +
-                                  (dir_.path() / "broker").string() + "/\nautosave_interval 1\n";
-    broker_ = std::make_unique<MosquittoBroker>(broker_options);
-    if (!broker_->ok()) {
-      error_ = "broker: " + broker_->error();
-      return;
-    }
+    fs::create_directories(rig_.Path("broker"));
+    broker_options.extra_config = "persistence true\npersistence_location " + rig_.Path("broker") +
+                                  "/\nautosave_interval 1\n";
+    error_ = rig_.StartBroker(broker_options);
+    if (!error_.empty()) return;
 
     std::string map = "name,table,address,type,value\npump1.pressure,holding,0,float32,0.1\n";
-    std::string tags =
-        "      - {name: pump1.pressure, table: holding, address: 0, type: float32}\n";
+    std::vector<AgentYaml::Tag> ballast;
     for (int i = 0; i < options_.ballast_tags; ++i) {
       map += fmt::format("b{},holding,{},uint16,{}\n", i, 10 + i, i % 1000);
-      tags += fmt::format(
-          "      - {{name: ballast.b{}, table: holding, address: {}, type: uint16}}\n", i, 10 + i);
+      ballast.push_back(
+          {.name = fmt::format("ballast.b{}", i), .address = 10 + i, .type = "uint16"});
     }
     std::vector<std::string> sim_args;
     if (options_.replay_period.count() > 0) {
       std::string replay = "pump1.pressure\n";
       const int rows = static_cast<int>(options_.replay_period / milliseconds(100));
       for (int i = 0; i < rows; ++i) replay += i < rows / 2 ? "0.1\n" : "0.9\n";
-      sim_args = {"--replay", dir_.Write("replay.csv", replay).string(), "--step", "100ms",
+      sim_args = {"--replay", rig_.dir().Write("replay.csv", replay).string(), "--step", "100ms",
                   "--loop"};
     }
-    plc_ = std::make_unique<PlcSim>(dir_.Write("plc.csv", map).string(), sim_args);
-    if (plc_->port() == 0) {
-      error_ = "plc-sim: " + plc_->error();
-      return;
-    }
+    error_ = rig_.StartPlcSim("plc.csv", map, sim_args);
+    if (!error_.empty()) return;
+    error_ = rig_.MakePackage("pkg");
+    if (!error_.empty()) return;
 
-    const std::string made = MakeLastValuePackage({.agent_binary = kAgent,
-                                                   .python = EDGE_TEST_PYTHON,
-                                                   .source_dir = kSourceDir,
-                                                   .window = 4,
-                                                   .step_ms = 100,
-                                                   .threshold = 0.5},
-                                                  dir_.path() / "pkg");
-    if (!made.empty()) {
-      error_ = "model package: " + made;
-      return;
-    }
-
-    config_ =
-        dir_.Write("agent.yaml", fmt::format(R"(gateway:
-  id: line3-pc1
-  data_dir: {data}
-upstream:
-  broker: tcp://127.0.0.1:{broker}
-  topic_prefix: plant1
-modbus:
-  - name: plc
-    host: 127.0.0.1
-    port: {plc}
-    poll_interval: 100ms
-    timeout: 500ms
-    tags:
-{tags}models:
-  deployments:
-    - asset: pump1
-      package: {pkg}
-      inputs: {{pressure: pump1.pressure}}
-      alarm: {{raise_after: 2, clear_after: 2}}
-)",
-                                             fmt::arg("data", options_.data_dir.string()),
-                                             fmt::arg("broker", broker_->port()),
-                                             fmt::arg("plc", plc_->port()), fmt::arg("tags", tags),
-                                             fmt::arg("pkg", (dir_.path() / "pkg").string())));
-    sub_ = std::make_unique<MosquittoSub>(
-        broker_->port(), "plant1/+/alarms/#",
-        std::vector<std::string>{"-q", "1", "-c", "-i", "reliability-sub"});
+    AgentYaml yaml = rig_.Config();
+    yaml.data_dir = options_.data_dir.string();
+    yaml.modbus[0].timeout = "500ms";
+    yaml.modbus[0].tags.insert(yaml.modbus[0].tags.end(), ballast.begin(), ballast.end());
+    yaml.deployments = {{.package = rig_.Path("pkg"), .raise_after = 2, .clear_after = 2}};
+    config_ = rig_.WriteConfig(yaml);
+    rig_.Subscribe("plant1/+/alarms/#", {"-q", "1", "-c", "-i", "reliability-sub"});
   }
 
-  ~Rig() {
-    if (plc_client_ != nullptr) {
-      modbus_close(plc_client_);
-      modbus_free(plc_client_);
-    }
-  }
   const std::string& error() const { return error_; }
-  MosquittoBroker& broker() { return *broker_; }
-  PlcSim& plc() { return *plc_; }
-  const ScratchDir& dir() const { return dir_; }
+  MosquittoBroker& broker() { return rig_.broker(); }
   const fs::path& data_dir() const { return options_.data_dir; }
   const fs::path& config() const { return config_; }
 
   std::unique_ptr<Subprocess> StartAgent(
       std::vector<std::pair<std::string, std::string>> env = {}) {
-    return std::make_unique<Subprocess>(SubprocessOptions{
-        .argv = {kAgent, "run", "--config", config_.string(), "--status-interval", "1s"},
-        .env = std::move(env)});
+    return edge::testing::StartAgent(config_, {.env = std::move(env)});
   }
 
-  // Writes pump1.pressure to plc-sim (a Modbus client of the test's own); false on failure.
-  bool SetPressure(float value) {
-    if (plc_client_ == nullptr) {
-      plc_client_ = modbus_new_tcp("127.0.0.1", plc_->port());
-      if (plc_client_ == nullptr || modbus_connect(plc_client_) != 0) return false;
-    }
-    const std::array<uint16_t, 2> regs = Float32AbcdRegisters(value);
-    return modbus_write_registers(plc_client_, 0, 2, regs.data()) == 2;
-  }
-  // The alarms mosquitto_sub received, in arrival order.
-  std::vector<json> Received() const {
-    std::vector<json> alarms;
-    std::istringstream lines(sub_->Received());
-    std::string line;
-    while (std::getline(lines, line)) {
-      const size_t space = line.find(' ');
-      if (space == std::string::npos || line.find("/alarms/") > space) continue;
-      json alarm = json::parse(line.substr(space + 1), nullptr, false);
-      if (alarm.is_object()) alarms.push_back(std::move(alarm));
-    }
-    return alarms;
-  }
+  // Writes pump1.pressure to plc-sim; false on failure.
+  bool SetPressure(float value) { return rig_.plc().WriteFloat32(0, value); }
+  // The alarms the subscriber received, in arrival order.
+  std::vector<json> Received() const { return AlarmsOnAnyTopic(rig_.sub().Received()); }
 
   // The alarms the agent committed (the outbox's alarm history), in seq order.
   std::vector<json> Committed() const {
@@ -206,13 +134,9 @@ modbus:
   }
 
  private:
-  RigOptions options_;
-  ScratchDir dir_;
-  std::unique_ptr<MosquittoBroker> broker_;
-  std::unique_ptr<PlcSim> plc_;
+  LosslessOptions options_;
+  EndToEndRig rig_;
   fs::path config_;
-  std::unique_ptr<MosquittoSub> sub_;
-  modbus_t* plc_client_ = nullptr;
   std::string error_;
 };
 
@@ -286,7 +210,7 @@ void RecordDelivery(const std::string& scenario, const Delivery& d, size_t max_d
 }
 
 // Waits until every committed alarm has been received (or `timeout`); returns the comparison.
-Delivery AwaitDelivery(const Rig& rig, milliseconds timeout) {
+Delivery AwaitDelivery(const LosslessRig& rig, milliseconds timeout) {
   Delivery d;
   Eventually(
       [&] {
@@ -306,12 +230,6 @@ uint64_t LastCount(const std::string& log, const std::string& what) {
     last = std::stoull((*it)[1].str());
   }
   return last;
-}
-
-size_t CountOf(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
 }
 
 std::string Integrity(const fs::path& data_dir) {
@@ -339,7 +257,7 @@ void StopAgent(Subprocess& agent) {
 
 TEST(Reliability, BrokerOutageLosesNoAlarm) {
   const seconds outage = Pick(seconds(10), seconds(60));
-  Rig rig({});
+  LosslessRig rig({});
   ASSERT_EQ(rig.error(), "");
   std::unique_ptr<Subprocess> agent = rig.StartAgent();
   ASSERT_TRUE(agent->WaitForOutput("upstream: connected", seconds(20))) << agent->Stderr();
@@ -355,7 +273,8 @@ TEST(Reliability, BrokerOutageLosesNoAlarm) {
     ++transitions;
     ASSERT_TRUE(Eventually(
         [&] {
-          return CountOf(agent->Stderr(), "alarm " + state + " for pump1") >= (transitions + 1) / 2;
+          return static_cast<size_t>(CountOf(agent->Stderr(), "alarm " + state + " for pump1")) >=
+                 (transitions + 1) / 2;
         },
         seconds(10)))
         << agent->Stderr();
@@ -365,7 +284,10 @@ TEST(Reliability, BrokerOutageLosesNoAlarm) {
     ASSERT_TRUE(rig.SetPressure(0.1f));
     ++transitions;
     ASSERT_TRUE(Eventually(
-        [&] { return CountOf(agent->Stderr(), "alarm cleared for pump1") >= transitions / 2; },
+        [&] {
+          return static_cast<size_t>(CountOf(agent->Stderr(), "alarm cleared for pump1")) >=
+                 transitions / 2;
+        },
         seconds(10)));
   }
   std::this_thread::sleep_until(down + outage);
@@ -390,7 +312,7 @@ TEST(Reliability, BrokerOutageLosesNoAlarm) {
 // broker is down survives it, the raised state carries over (not raised a second time), and the
 // new configuration applies at once (a higher threshold clears the alarm).
 TEST(Reliability, ReloadDuringABrokerOutageKeepsQueuedAlarmsAndAppliesTheNewThreshold) {
-  Rig rig({});
+  LosslessRig rig({});
   ASSERT_EQ(rig.error(), "");
   std::unique_ptr<Subprocess> agent = rig.StartAgent();
   ASSERT_TRUE(agent->WaitForOutput("upstream: connected", seconds(20))) << agent->Stderr();
@@ -414,7 +336,7 @@ TEST(Reliability, ReloadDuringABrokerOutageKeepsQueuedAlarmsAndAppliesTheNewThre
   ASSERT_TRUE(Eventually([&] { return CountOf(agent->Stderr(), "alarm cleared for pump1") == 1; },
                          seconds(10)))
       << agent->Stderr();
-  EXPECT_EQ(CountOf(agent->Stderr(), "alarm raised for pump1"), 1u) << agent->Stderr();
+  EXPECT_EQ(CountOf(agent->Stderr(), "alarm raised for pump1"), 1) << agent->Stderr();
 
   ASSERT_TRUE(rig.broker().Restart()) << rig.broker().error();
   const Delivery d = AwaitDelivery(rig, seconds(60));
@@ -425,7 +347,7 @@ TEST(Reliability, ReloadDuringABrokerOutageKeepsQueuedAlarmsAndAppliesTheNewThre
 
 TEST(Reliability, SigkillDuringIngestAndPublishingLosesNothing) {
   const int kills = Pick(10, 100);
-  Rig rig({.ballast_tags = 200, .replay_period = milliseconds(1600), .data_dir = {}});
+  LosslessRig rig({.ballast_tags = 200, .replay_period = milliseconds(1600), .data_dir = {}});
   ASSERT_EQ(rig.error(), "");
   std::mt19937 random(std::random_device{}());
   const unsigned seed = random();
@@ -474,7 +396,7 @@ TEST(Reliability, DiskFullKeepsPollingAndAlarmsAndRecoversByItself) {
   const fs::path data_dir = mount_dir.path() / "data";
   TmpfsMount tmpfs(data_dir, 16 << 20);
   ASSERT_TRUE(tmpfs.mounted()) << "cannot mount a tmpfs on " << data_dir;
-  Rig rig({.ballast_tags = 200, .replay_period = milliseconds(1600), .data_dir = data_dir});
+  LosslessRig rig({.ballast_tags = 200, .replay_period = milliseconds(1600), .data_dir = data_dir});
   ASSERT_EQ(rig.error(), "");
   std::unique_ptr<Subprocess> agent = rig.StartAgent();
   ASSERT_TRUE(agent->WaitForOutput("upstream: connected", seconds(20))) << agent->Stderr();
@@ -496,17 +418,17 @@ TEST(Reliability, DiskFullKeepsPollingAndAlarmsAndRecoversByItself) {
   ASSERT_TRUE(agent->WaitForOutput("sample ingest paused", seconds(20))) << agent->Stderr();
   const double paused_after_s = std::chrono::duration<double>(steady_clock::now() - full).count();
   const std::string at_pause = agent->Stderr();
-  const size_t alarms_before =
+  const int alarms_before =
       CountOf(at_pause, "alarm raised for") + CountOf(at_pause, "alarm cleared for");
   const uint64_t polls_before = LastCount(at_pause, " polls");
   const seconds full_for = Pick(seconds(8), seconds(60));
   std::this_thread::sleep_for(full_for);
   const std::string at_end = agent->Stderr();
   const uint64_t polls_during = LastCount(at_end, " polls") - polls_before;
-  const size_t alarms_during =
+  const int alarms_during =
       CountOf(at_end, "alarm raised for") + CountOf(at_end, "alarm cleared for") - alarms_before;
 
-  const size_t resumes_before = CountOf(agent->Stderr(), "sample ingest resumed");
+  const int resumes_before = CountOf(agent->Stderr(), "sample ingest resumed");
   ASSERT_TRUE(fs::remove(data_dir / "ballast"));
   ASSERT_TRUE(tmpfs.Resize(256 << 20));
   const auto freed = steady_clock::now();
@@ -544,7 +466,7 @@ TEST(Reliability, SoakThousandTagsAtTenHertzWithAFlappingBroker) {
   const seconds flap_every = seconds(300);
   const seconds flap_down = seconds(20);
   const seconds warm_up = seconds(600);
-  Rig rig({.ballast_tags = 999, .replay_period = milliseconds(4000), .data_dir = {}});
+  LosslessRig rig({.ballast_tags = 999, .replay_period = milliseconds(4000), .data_dir = {}});
   ASSERT_EQ(rig.error(), "");
   std::unique_ptr<Subprocess> agent = rig.StartAgent();
   ASSERT_TRUE(agent->WaitForOutput("upstream: connected", seconds(20))) << agent->Stderr();

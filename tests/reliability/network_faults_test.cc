@@ -22,35 +22,33 @@
 // pings per second and no gap over 2 s (systemd itself would only act after WatchdogSec, 30 s).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <modbus.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 #include "core/time_format.h"
-#include "tests/drivers/peer_process.h"
 #include "tests/reliability/reliability.h"
 #include "tests/reliability/tcp_proxy.h"
+#include "tests/support/e2e_rig.h"
+#include "tests/support/eventually.h"
+#include "tests/support/export_reader.h"
 #include "tests/support/http_get.h"
-#include "tests/support/last_value_model.h"
-#include "tests/support/mosquitto_broker.h"
+#include "tests/support/mqtt_messages.h"
 #include "tests/support/notify_socket.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/test_files.h"
+#include "tests/support/output_search.h"
 
 namespace edge::testing {
 namespace {
@@ -60,9 +58,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Steady = std::chrono::steady_clock;
-
-const std::string kAgent = EDGE_AGENT_BINARY;
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
 
 constexpr milliseconds kPollInterval{100};
 constexpr milliseconds kModbusTimeout{300};
@@ -76,20 +71,14 @@ double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).cou
 // The last-value model package, made once per build tree and shared by the test processes (each
 // export starts python and torch): made in a scratch directory, then renamed into place.
 std::string LastValuePackage(fs::path& out) {
-  const fs::path cache =
-      fs::path(kAgent).parent_path().parent_path() / "tests/reliability/network-faults-package";
+  const fs::path cache = fs::path(AgentBinary()).parent_path().parent_path() /
+                         "tests/reliability/network-faults-package";
   out = cache / "pkg";
   if (fs::exists(cache / "done")) return "";
   const fs::path dir = cache.parent_path() / (".building-nf-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string error = MakeLastValuePackage({.agent_binary = kAgent,
-                                                  .python = EDGE_TEST_PYTHON,
-                                                  .source_dir = kSourceDir,
-                                                  .window = 4,
-                                                  .step_ms = 100,
-                                                  .threshold = 0.5},
-                                                 dir / "pkg");
+  const std::string error = MakeRigPackage(dir / "pkg");
   if (!error.empty()) return error;
   std::ofstream(dir / "done") << "ok\n";
   std::error_code ec;
@@ -98,57 +87,11 @@ std::string LastValuePackage(fs::path& out) {
   return fs::exists(cache / "done") ? "" : "cannot move the package into " + cache.string();
 }
 
-// The value of one series (name and labels as the agent prints them) in Prometheus text; NaN
-// if it is not there.
-double Metric(const std::string& text, const std::string& series) {
-  const std::string needle = "\n" + series + " ";
-  const size_t at = ("\n" + text).find(needle);
-  if (at == std::string::npos) return std::nan("");
-  return std::strtod(text.c_str() + at + needle.size() - 1, nullptr);
-}
-
-int CountOf(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
-bool WaitUntil(const std::function<bool()>& done, Steady::duration timeout,
-               milliseconds every = milliseconds(10)) {
-  const auto deadline = Steady::now() + timeout;
-  while (!done()) {
-    if (Steady::now() > deadline) return false;
-    std::this_thread::sleep_for(every);
-  }
-  return true;
-}
-
-// Rows of `edge-agent export`.
-struct Row {
-  Timestamp ts;
-  std::string tag;
-  bool good = false;
-};
-
-std::vector<Row> Export(const fs::path& config, const std::string& from = "") {
-  std::vector<std::string> argv = {kAgent, "export", "--config", config.string()};
-  if (!from.empty()) argv.insert(argv.end(), {"--from", from});
-  const CommandResult r = RunCommand({.argv = argv});
+// The samples `edge-agent export` gives from `from` on (its rows that cannot be read left out).
+std::vector<ExportedSample> Export(const fs::path& config, const std::string& from) {
+  const CommandResult r = RunAgent({"export", "--config", config.string(), "--from", from});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::vector<Row> rows;
-  std::istringstream lines(r.out);
-  std::string line;
-  std::getline(lines, line);  // header
-  while (std::getline(lines, line)) {
-    const size_t c1 = line.find(',');
-    const size_t c2 = line.find(',', c1 + 1);
-    const size_t c3 = line.rfind(',');
-    if (c1 == std::string::npos || c2 == std::string::npos || c3 <= c2) continue;
-    StatusOr<Timestamp> ts = ParseRfc3339(line.substr(0, c1));
-    if (!ts.ok()) continue;
-    rows.push_back({*ts, line.substr(c1 + 1, c2 - c1 - 1), line.substr(c3 + 1) == "good"});
-  }
-  return rows;
+  return ParseExportCsv(r.out).samples;
 }
 
 // Everything the agent sends to $NOTIFY_SOCKET, with the time it arrived, recorded by a thread
@@ -168,8 +111,8 @@ class NotifyRecorder {
   const fs::path& path() const { return socket_.path(); }
 
   // When the messages containing `needle` arrived.
-  std::vector<Steady::time_point> Times(const std::string& needle) const {
-    std::lock_guard lock(mu_);
+  std::vector<Steady::time_point> Times(const std::string& needle) const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     std::vector<Steady::time_point> times;
     for (const auto& [at, message] : messages_) {
       if (message.find(needle) != std::string::npos) times.push_back(at);
@@ -178,19 +121,19 @@ class NotifyRecorder {
   }
 
  private:
-  void Run() {
+  void Run() EXCLUDES(mu_) {
     while (!stop_) {
       const std::vector<std::string> got = socket_.Receive(milliseconds(10));
       const Steady::time_point now = Steady::now();
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       for (const std::string& m : got) messages_.emplace_back(now, m);
     }
   }
 
   NotifySocket socket_;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;
-  std::vector<std::pair<Steady::time_point, std::string>> messages_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::vector<std::pair<Steady::time_point, std::string>> messages_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 
@@ -199,20 +142,13 @@ enum class Link { kPlc, kBroker };
 class NetworkFaults : public ::testing::Test {
  protected:
   void SetUp() override {
-    broker_ = std::make_unique<MosquittoBroker>();
-    ASSERT_TRUE(broker_->ok()) << broker_->error();
-    const fs::path map = dir_.Write(
-        "plc.yaml", "tags:\n  - {name: pressure, table: holding, address: 0, type: float32}\n");
-    plc_ = std::make_unique<PlcSim>(map.string());
-    ASSERT_NE(plc_->port(), 0) << plc_->error();
-    modbus_ = modbus_new_tcp("127.0.0.1", plc_->port());  // the test's own link: no proxy
-    ASSERT_NE(modbus_, nullptr);
-    ASSERT_EQ(modbus_connect(modbus_), 0);
-    SetPressure(0.1f);
+    ASSERT_EQ(rig_.StartBroker(), "");
+    ASSERT_EQ(rig_.StartPlcSim(), "");
+    SetPressure(0.1f);  // the test's own link to plc-sim: no proxy
 
-    plc_proxy_ = std::make_unique<TcpProxy>(plc_->port());
+    plc_proxy_ = std::make_unique<TcpProxy>(rig_.plc().port());
     ASSERT_TRUE(plc_proxy_->ok()) << plc_proxy_->error();
-    broker_proxy_ = std::make_unique<TcpProxy>(broker_->port());
+    broker_proxy_ = std::make_unique<TcpProxy>(rig_.broker().port());
     ASSERT_TRUE(broker_proxy_->ok()) << broker_proxy_->error();
 
     fs::path package;
@@ -220,71 +156,36 @@ class NetworkFaults : public ::testing::Test {
     ASSERT_EQ(made, "");
 
     http_port_ = FreeLoopbackPort();
-    config_ = dir_.Write(
-        "agent.yaml",
-        fmt::format(R"(gateway:
-  id: net-pc1
-  data_dir: {data}
-upstream:
-  broker: tcp://127.0.0.1:{broker}
-  topic_prefix: plant1
-  keepalive: 2s
-modbus:
-  - name: plc
-    host: 127.0.0.1
-    port: {plc}
-    poll_interval: {poll}ms
-    timeout: {timeout}ms
-    tags:
-      - {{name: pump1.pressure, table: holding, address: 0, type: float32}}
-models:
-  deployments:
-    - asset: pump1
-      package: {pkg}
-      inputs: {{pressure: pump1.pressure}}
-      alarm: {{raise_after: 3, clear_after: 3}}
-http:
-  listen: {listen}
-)",
-                    fmt::arg("data", (dir_.path() / "data").string()),
-                    fmt::arg("broker", broker_proxy_->port()), fmt::arg("plc", plc_proxy_->port()),
-                    fmt::arg("poll", kPollInterval.count()),
-                    fmt::arg("timeout", kModbusTimeout.count()), fmt::arg("pkg", package.string()),
-                    fmt::arg("listen", "127.0.0.1:" + std::to_string(http_port_))));
+    AgentYaml yaml = rig_.Config();
+    yaml.gateway_id = "net-pc1";
+    yaml.upstream->broker = "tcp://127.0.0.1:" + std::to_string(broker_proxy_->port());
+    yaml.upstream->keepalive = "2s";
+    yaml.modbus[0].port = plc_proxy_->port();
+    yaml.modbus[0].poll_interval = fmt::format("{}ms", kPollInterval.count());
+    yaml.modbus[0].timeout = fmt::format("{}ms", kModbusTimeout.count());
+    yaml.deployments = {{.package = package.string()}};
+    yaml.http_listen = "127.0.0.1:" + std::to_string(http_port_);
+    config_ = rig_.WriteConfig(yaml);
     // The subscriber talks to the broker directly: it sees what reaches the broker.
-    sub_ = std::make_unique<MosquittoSub>(broker_->port(), "plant1/#",
-                                          std::vector<std::string>{"-q", "1"});
-    notify_ = std::make_unique<NotifyRecorder>(dir_.path() / "notify");
+    rig_.Subscribe("plant1/#", {"-q", "1"});
+    notify_ = std::make_unique<NotifyRecorder>(rig_.dir().path() / "notify");
     ASSERT_TRUE(notify_->ok());
   }
 
-  void TearDown() override {
-    if (modbus_ != nullptr) {
-      modbus_close(modbus_);
-      modbus_free(modbus_);
-    }
+  void SetPressure(float value) {
+    ASSERT_TRUE(rig_.plc().WriteFloat32(0, value)) << rig_.plc().write_error();
   }
 
-  void SetPressure(float value) {
-    const std::array<uint16_t, 2> regs = Float32AbcdRegisters(value);
-    ASSERT_EQ(modbus_write_registers(modbus_, 0, 2, regs.data()), 2) << modbus_strerror(errno);
-  }
+  MosquittoSub& sub() { return rig_.sub(); }
 
   // The alarms the subscriber received, in order of arrival.
-  std::vector<json> Alarms(const std::string& received) const {
-    const std::string prefix = "plant1/net-pc1/alarms/pump1 ";
-    std::vector<json> alarms;
-    std::istringstream lines(received);
-    std::string line;
-    while (std::getline(lines, line)) {
-      if (line.rfind(prefix, 0) == 0) alarms.push_back(json::parse(line.substr(prefix.size())));
-    }
-    return alarms;
+  static std::vector<json> Alarms(const std::string& received) {
+    return PayloadsOn(received, "plant1/net-pc1/alarms/pump1");
   }
 
   // Waits for the agent's log line "alarm <state> for pump1" number `nth`.
   bool WaitForAlarmLog(const std::string& state, int nth) {
-    return WaitUntil(
+    return Eventually(
         [&] { return CountOf(agent_->Stderr(), "alarm " + state + " for pump1") >= nth; },
         seconds(10));
   }
@@ -293,30 +194,26 @@ http:
   // the shortest stuck-stage limit the agent allows, 3 s); returns once both links are up, the
   // deployment scores and /health says ok.
   void StartAgent() {
-    agent_ = std::make_unique<Subprocess>(SubprocessOptions{
-        .argv = {kAgent, "run", "--config", config_.string(), "--status-interval", "1s"},
-        .env = {{"NOTIFY_SOCKET", notify_->path().string()}, {"WATCHDOG_USEC", "6000000"}},
-        .unset_env = {"WATCHDOG_PID"}});
+    agent_ = edge::testing::StartAgent(
+        config_,
+        {.env = {{"NOTIFY_SOCKET", notify_->path().string()}, {"WATCHDOG_USEC", "6000000"}},
+         .unset_env = {"WATCHDOG_PID"}});
     ASSERT_TRUE(agent_->WaitForOutput("running;", seconds(30))) << agent_->Stderr();
-    ASSERT_TRUE(sub_->WaitFor("\"state\":\"online\"", seconds(20))) << agent_->Stderr();
+    ASSERT_TRUE(sub().WaitFor("\"state\":\"online\"", seconds(20))) << agent_->Stderr();
     ASSERT_TRUE(agent_->WaitForOutput("data ok", seconds(20))) << agent_->Stderr();
     const std::string metrics = HttpGet(http_port_, "/metrics", seconds(5)).body;
-    ASSERT_EQ(Metric(metrics, "edge_modbus_connected{device=\"plc\"}"), 1) << metrics;
-    ASSERT_EQ(Metric(metrics, "edge_upstream_connected"), 1) << metrics;
+    ASSERT_EQ(MetricValue(metrics, "edge_modbus_connected{device=\"plc\"}"), 1) << metrics;
+    ASSERT_EQ(MetricValue(metrics, "edge_upstream_connected"), 1) << metrics;
     ASSERT_EQ(HttpGet(http_port_, "/health", seconds(5)).status, 200);
   }
 
   void Run(Link link, TcpProxy::Mode mode);
 
-  ScratchDir dir_;
-  std::unique_ptr<MosquittoBroker> broker_;
-  std::unique_ptr<PlcSim> plc_;
-  modbus_t* modbus_ = nullptr;
+  EndToEndRig rig_;
   std::unique_ptr<TcpProxy> plc_proxy_;
   std::unique_ptr<TcpProxy> broker_proxy_;
   int http_port_ = 0;
   fs::path config_;
-  std::unique_ptr<MosquittoSub> sub_;
   std::unique_ptr<NotifyRecorder> notify_;
   std::unique_ptr<Subprocess> agent_;
 };
@@ -346,8 +243,8 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   const std::string metrics_before = HttpGet(http_port_, "/metrics", seconds(5)).body;
 
   TcpProxy& proxy = link == Link::kPlc ? *plc_proxy_ : *broker_proxy_;
-  const int online_before = CountOf(sub_->Received(), online);
-  const size_t alarms_before = Alarms(sub_->Received()).size();
+  const int online_before = CountOf(sub().Received(), online);
+  const size_t alarms_before = Alarms(sub().Received()).size();
   const Steady::time_point fault_start = Steady::now();
   const Timestamp fault_start_wall =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
@@ -371,7 +268,7 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
     metrics.push_back(HttpGet(http_port_, "/metrics", seconds(5)).body);
     std::this_thread::sleep_until(std::min(tick + milliseconds(250), fault_start + fault_length));
   }
-  const std::string received_at_lift = sub_->Received();
+  const std::string received_at_lift = sub().Received();
   const std::string stderr_at_lift = agent_->Stderr();
   const Steady::time_point lift = Steady::now();
   // At the precision `export` prints (milliseconds, truncated): an answer the lift lets through
@@ -390,9 +287,9 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   // Reconnect: the first good sample / the online status after the lift.
   std::optional<double> reconnect;
   if (link == Link::kPlc) {
-    WaitUntil(
+    Eventually(
         [&] {
-          for (const Row& row : Export(config_, FormatRfc3339Millis(lift_wall))) {
+          for (const ExportedSample& row : Export(config_, FormatRfc3339Millis(lift_wall))) {
             if (row.tag == "pump1.pressure" && row.good && row.ts >= lift_wall) {
               reconnect = std::chrono::duration<double>(row.ts - lift_wall).count();
               return true;
@@ -402,8 +299,8 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
         },
         kReconnectTarget + seconds(5), milliseconds(200));
   } else if (mode != TcpProxy::Mode::kDelay) {
-    if (WaitUntil([&] { return CountOf(sub_->Received(), online) > online_before; },
-                  kReconnectTarget + seconds(5))) {
+    if (Eventually([&] { return CountOf(sub().Received(), online) > online_before; },
+                   kReconnectTarget + seconds(5))) {
       reconnect = Seconds(Steady::now() - lift);
     }
   }
@@ -456,14 +353,14 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   if (link == Link::kPlc) {
     const std::string& last = metrics.back();
     const double errors =
-        Metric(last, "edge_modbus_timeouts_total{device=\"plc\"}") +
-        Metric(last, "edge_modbus_connection_errors_total{device=\"plc\"}") -
-        Metric(metrics_before, "edge_modbus_timeouts_total{device=\"plc\"}") -
-        Metric(metrics_before, "edge_modbus_connection_errors_total{device=\"plc\"}");
+        MetricValue(last, "edge_modbus_timeouts_total{device=\"plc\"}") +
+        MetricValue(last, "edge_modbus_connection_errors_total{device=\"plc\"}") -
+        MetricValue(metrics_before, "edge_modbus_timeouts_total{device=\"plc\"}") -
+        MetricValue(metrics_before, "edge_modbus_connection_errors_total{device=\"plc\"}");
     EXPECT_GT(errors, 0) << last;
     int bad = 0;
     int good_during = 0;
-    for (const Row& row : Export(config_, FormatRfc3339Millis(fault_start_wall))) {
+    for (const ExportedSample& row : Export(config_, FormatRfc3339Millis(fault_start_wall))) {
       if (row.tag != "pump1.pressure" || row.ts >= lift_wall) continue;
       bad += !row.good;
       // A poll already on its way when the fault began may still answer.
@@ -477,7 +374,7 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
     bool down_in_metrics = false;
     bool down_in_health = false;
     for (const std::string& m : metrics) {
-      down_in_metrics = down_in_metrics || Metric(m, "edge_upstream_connected") == 0;
+      down_in_metrics = down_in_metrics || MetricValue(m, "edge_upstream_connected") == 0;
     }
     for (const HttpReply& a : health) {
       down_in_health = down_in_health ||
@@ -500,18 +397,12 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
     // The alarms raised and cleared during the fault arrive afterwards, once each by seq.
     uint64_t last_seq = 0;
     for (size_t i = 0; i < alarms_before; ++i) {
-      last_seq = std::max(last_seq, Alarms(sub_->Received())[i]["seq"].get<uint64_t>());
+      last_seq = std::max(last_seq, Alarms(sub().Received())[i]["seq"].get<uint64_t>());
     }
     std::vector<json> unique;
-    const bool delivered = WaitUntil(
+    const bool delivered = Eventually(
         [&] {
-          unique.clear();
-          uint64_t seq = last_seq;
-          for (const json& a : Alarms(sub_->Received())) {
-            if (a["seq"].get<uint64_t>() <= seq) continue;  // a duplicate, dropped by seq
-            seq = a["seq"].get<uint64_t>();
-            unique.push_back(a);
-          }
+          unique = UniqueBySeq(Alarms(sub().Received()), last_seq);  // duplicates dropped
           return unique.size() >= 2;
         },
         seconds(30), milliseconds(50));
@@ -522,7 +413,7 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
             : fmt::format("{:.2f} s after the lift", Seconds(Steady::now() - lift));
     const bool in_order = delivered && unique.size() == 2 && unique[0]["state"] == "raised" &&
                           unique[1]["state"] == "cleared";
-    const int duplicates = static_cast<int>(Alarms(sub_->Received()).size() - alarms_before) -
+    const int duplicates = static_cast<int>(Alarms(sub().Received()).size() - alarms_before) -
                            static_cast<int>(unique.size());
     RecordFigure(scenario, "alarms raised during the fault, delivered",
                  fmt::format("{} of 2 by seq ({} duplicates), {} {}", unique.size(), duplicates,
@@ -531,8 +422,8 @@ void NetworkFaults::Run(Link link, TcpProxy::Mode mode) {
   }
 
   // Fully back: /health says ok, and the agent still stops cleanly.
-  EXPECT_TRUE(WaitUntil([&] { return HttpGet(http_port_, "/health", seconds(5)).status == 200; },
-                        seconds(15), milliseconds(200)))
+  EXPECT_TRUE(Eventually([&] { return HttpGet(http_port_, "/health", seconds(5)).status == 200; },
+                         seconds(15), milliseconds(200)))
       << HttpGet(http_port_, "/health", seconds(5)).body;
   agent_->Signal(SIGTERM);
   EXPECT_EQ(agent_->Wait(seconds(15)), std::optional<int>(0)) << agent_->Stderr();

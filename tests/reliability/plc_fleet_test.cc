@@ -17,24 +17,24 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/time_format.h"
-#include "tests/drivers/peer_process.h"
 #include "tests/reliability/reliability.h"
 #include "tests/reliability/tcp_proxy.h"
+#include "tests/support/e2e_rig.h"
+#include "tests/support/eventually.h"
+#include "tests/support/export_reader.h"
 #include "tests/support/http_get.h"
 #include "tests/support/mosquitto_broker.h"  // FreeLoopbackPort
-#include "tests/support/subprocess.h"
-#include "tests/support/test_files.h"
+#include "tests/support/output_search.h"
+#include "tests/support/plc_sim.h"
 
 namespace edge::testing {
 namespace {
@@ -43,19 +43,8 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const std::string kAgent = EDGE_AGENT_BINARY;
-
 constexpr int kDevices = 20;
 constexpr double kPeriodMs = 100;
-
-// The value of one series (name and labels as the agent prints them) in Prometheus text; NaN if
-// it is not there.
-double Metric(const std::string& text, const std::string& series) {
-  const std::string needle = "\n" + series + " ";
-  const size_t at = ("\n" + text).find(needle);
-  if (at == std::string::npos) return std::nan("");
-  return std::strtod(text.c_str() + at + needle.size() - 1, nullptr);
-}
 
 std::string Device(int i) { return fmt::format("d{}", i); }
 
@@ -73,36 +62,31 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
   ASSERT_TRUE(proxy.ok()) << proxy.error();
 
   const int http_port = FreeLoopbackPort();
-  std::string config = fmt::format(
-      "gateway:\n  id: fleet-pc1\n  data_dir: {}\nhttp:\n  listen: {}\n"
-      "modbus:\n",
-      (dir.path() / "data").string(), "127.0.0.1:" + std::to_string(http_port));
+  AgentYaml config = {.gateway_id = "fleet-pc1",
+                      .data_dir = (dir.path() / "data").string(),
+                      .http_listen = "127.0.0.1:" + std::to_string(http_port)};
   for (int i = 0; i < kDevices; ++i) {
-    config += fmt::format(
-        "  - name: {}\n    host: 127.0.0.1\n    port: {}\n    poll_interval: 100ms\n"
-        "    timeout: 300ms\n    tags:\n      - {{name: {}.v, table: holding, address: 0, "
-        "type: uint16}}\n",
-        Device(i), i == 0 ? proxy.port() : sims[i]->port(), Device(i));
+    config.modbus.push_back({.name = Device(i),
+                             .port = i == 0 ? proxy.port() : sims[i]->port(),
+                             .timeout = "300ms",
+                             .tags = {{.name = Device(i) + ".v", .type = "uint16"}}});
   }
-  const fs::path config_path = dir.Write("agent.yaml", config);
+  const fs::path config_path = dir.Write("agent.yaml", config.Text());
 
-  Subprocess agent({.argv = {kAgent, "run", "--config", config_path.string()}});
-  ASSERT_TRUE(agent.WaitForOutput("running;", seconds(30))) << agent.Stderr();
+  std::unique_ptr<Subprocess> agent = StartAgent(config_path, {.args = {}});
+  ASSERT_TRUE(agent->WaitForOutput("running;", seconds(30))) << agent->Stderr();
   // Every device has answered before the fault begins.
-  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
   const auto all_polled = [&] {
     const std::string text = HttpGet(http_port, "/metrics").body;
     for (int i = 0; i < kDevices; ++i) {
       const double polls =
-          Metric(text, fmt::format("edge_modbus_polls_total{{device=\"{}\"}}", Device(i)));
+          MetricValue(text, fmt::format("edge_modbus_polls_total{{device=\"{}\"}}", Device(i)));
       if (!(polls > 0)) return false;
     }
     return true;
   };
-  while (!all_polled() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(200));
-  }
-  ASSERT_TRUE(all_polled()) << HttpGet(http_port, "/metrics").body << agent.Stderr();
+  ASSERT_TRUE(Eventually(all_polled, seconds(20), milliseconds(200)))
+      << HttpGet(http_port, "/metrics").body << agent->Stderr();
   std::this_thread::sleep_for(seconds(1));
 
   const std::string before = HttpGet(http_port, "/metrics").body;
@@ -114,15 +98,17 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
   std::this_thread::sleep_until(to + milliseconds(200));
   const std::string during = HttpGet(http_port, "/metrics").body;
   proxy.SetMode(TcpProxy::Mode::kPass);
-  EXPECT_TRUE(agent.running()) << agent.Stderr();
-  agent.Signal(SIGTERM);
-  ASSERT_EQ(agent.Wait(seconds(15)), std::optional<int>(0)) << agent.Stderr();
+  EXPECT_TRUE(agent->running()) << agent->Stderr();
+  agent->Signal(SIGTERM);
+  ASSERT_EQ(agent->Wait(seconds(15)), std::optional<int>(0)) << agent->Stderr();
 
   // The samples stored over the interval.
-  const CommandResult csv =
-      RunCommand({.argv = {kAgent, "export", "--config", config_path.string(), "--from",
-                           FormatRfc3339Millis(from), "--to", FormatRfc3339Millis(to)}});
+  const CommandResult csv = RunAgent({"export", "--config", config_path.string(), "--from",
+                                      FormatRfc3339Millis(from), "--to", FormatRfc3339Millis(to)});
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  const ExportedCsv exported = ParseExportCsv(csv.out);
+  ASSERT_EQ(exported.header, "ts,tag,value,quality");
+  ASSERT_TRUE(exported.unreadable.empty()) << exported.unreadable.front();
   struct Series {
     int good = 0;
     int bad = 0;
@@ -130,22 +116,14 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
     Timestamp last{};
   };
   std::map<std::string, Series> series;
-  std::istringstream lines(csv.out);
-  std::string line;
-  std::getline(lines, line);
-  ASSERT_EQ(line, "ts,tag,value,quality");
-  while (std::getline(lines, line)) {
-    const size_t c1 = line.find(',');
-    const size_t c2 = line.find(',', c1 + 1);
-    StatusOr<Timestamp> ts = ParseRfc3339(line.substr(0, c1));
-    ASSERT_TRUE(ts.ok()) << line;
-    Series& s = series[line.substr(c1 + 1, c2 - c1 - 1)];
-    if (line.substr(line.rfind(',') + 1) != "good") {
+  for (const ExportedSample& sample : exported.samples) {
+    Series& s = series[sample.tag];
+    if (!sample.good) {
       ++s.bad;
       continue;
     }
-    if (s.good == 0) s.first = *ts;
-    s.last = *ts;
+    if (s.good == 0) s.first = sample.ts;
+    s.last = sample.ts;
     ++s.good;
   }
 
@@ -169,10 +147,11 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
     }
     const std::string missed =
         fmt::format("edge_modbus_missed_slots_total{{device=\"{}\"}}", Device(i));
-    missed_slots += Metric(during, missed) - Metric(before, missed);
+    missed_slots += MetricValue(during, missed) - MetricValue(before, missed);
     const std::string timeouts =
         fmt::format("edge_modbus_timeouts_total{{device=\"{}\"}}", Device(i));
-    EXPECT_EQ(Metric(during, timeouts), Metric(before, timeouts)) << "timeouts on a healthy device";
+    EXPECT_EQ(MetricValue(during, timeouts), MetricValue(before, timeouts))
+        << "timeouts on a healthy device";
   }
   const std::string scenario =
       fmt::format("PLC fleet: 1 of 20 black-holed ({} s)", fault_length.count());
@@ -183,7 +162,7 @@ TEST(PlcFleet, NineteenKeepTheirPeriodWhileOneIsBlackHoled) {
 
   const Series& holed = series["d0.v"];
   const std::string d0_timeouts = "edge_modbus_timeouts_total{device=\"d0\"}";
-  const double timeouts = Metric(during, d0_timeouts) - Metric(before, d0_timeouts);
+  const double timeouts = MetricValue(during, d0_timeouts) - MetricValue(before, d0_timeouts);
   RecordFigure(scenario, "the black-holed device",
                fmt::format("{:.0f} timeouts, {} bad-quality samples, {} good", timeouts, holed.bad,
                            holed.good),

@@ -28,10 +28,13 @@
 #include <vector>
 
 #include "tests/reliability/reliability.h"
+#include "tests/support/e2e_rig.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_get.h"
 #include "tests/support/http_servers.h"
-#include "tests/support/last_value_model.h"
 #include "tests/support/mosquitto_broker.h"
+#include "tests/support/mqtt_messages.h"
+#include "tests/support/output_search.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -43,58 +46,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-const std::string kAgent = EDGE_AGENT_BINARY;
-const fs::path kSourceDir = EDGE_SOURCE_DIR;
-const std::string kPython = EDGE_TEST_PYTHON;
-
-int Count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
-bool Contains(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
-
-bool WaitUntil(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = steady_clock::now() + timeout;
-  while (!done()) {
-    if (steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
-// Messages mosquitto_sub -v printed whose topic starts with `prefix` (its -d lines excluded).
-int MessagesUnder(const std::string& received, const std::string& prefix) {
-  std::istringstream in(received);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) n += line.rfind(prefix, 0) == 0;
-  return n;
-}
-
-// The lines of `text` that contain `needle`.
-std::string LinesWith(const std::string& text, const std::string& needle) {
-  std::istringstream in(text);
-  std::string line, out;
-  while (std::getline(in, line)) {
-    if (Contains(line, needle)) out += line + "\n";
-  }
-  return out;
-}
-
-// mosquitto_pub of one message (QoS 1) on a plain listener, optionally with credentials.
-CommandResult Publish(int port, const std::string& topic, const std::string& payload,
-                      std::vector<std::string> extra = {}, bool retained = false) {
-  std::vector<std::string> argv = {
-      "mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port), "-t", topic, "-m",
-      payload,         "-q", "1"};
-  if (retained) argv.push_back("-r");
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return RunCommand({.argv = argv}, seconds(15));
-}
+const std::string kAgent = AgentBinary();
+const fs::path kSourceDir = SourceDir();
+const std::string kPython = TestPython();
 
 // Writes a file holding a secret, mode 0600 (the loader refuses world-readable ones).
 fs::path WriteSecret(const ScratchDir& dir, const std::string& name, const std::string& text) {
@@ -114,11 +68,22 @@ std::vector<std::string> PemBody(const std::string& pem) {
   return lines;
 }
 
-std::unique_ptr<Subprocess> StartAgent(const fs::path& config,
-                                       std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {kAgent, "run", "--config", config.string()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  auto agent = std::make_unique<Subprocess>(SubprocessOptions{.argv = argv});
+// Gateway gw1 with data in `dir`, its upstream broker at `uri` (topic prefix plant1), one MQTT
+// source "sensors" on the same broker feeding pump1.pressure, and /metrics on `http_port`.
+AgentYaml SensorsGateway(const ScratchDir& dir, const std::string& uri, int http_port) {
+  return {.gateway_id = "gw1",
+          .data_dir = (dir.path() / "data").string(),
+          .upstream = AgentYaml::Upstream{.broker = uri},
+          .mqtt_sources = {{.name = "sensors",
+                            .topic = "sensors/pressure",
+                            .tags = {"pump1.pressure"}}},
+          .http_listen = "127.0.0.1:" + std::to_string(http_port)};
+}
+
+// `edge-agent run --config <config> <extra>`, once it says it runs.
+std::unique_ptr<Subprocess> StartRunningAgent(const fs::path& config,
+                                              std::vector<std::string> extra = {}) {
+  auto agent = StartAgent(config, {.args = std::move(extra)});
   EXPECT_TRUE(agent->WaitForOutput("running;", seconds(30))) << agent->Stderr();
   return agent;
 }
@@ -169,32 +134,14 @@ class Tls : public ::testing::Test {
     ASSERT_TRUE(broker.ok()) << broker.error();
     MosquittoSub sub(plain_port, "plant1/#");
     // Retained: the source gets it whenever it connects.
-    ASSERT_EQ(Publish(plain_port, "sensors/pressure", "1.5", {}, true).exit_code, 0);
+    ASSERT_EQ(MosquittoPublish(plain_port, "sensors/pressure", "1.5", {}, true).exit_code, 0);
 
     ScratchDir dir;
     const int http_port = FreeLoopbackPort();
-    std::string tls = "ca_file: " + c.ca_file;
-    if (!c.cert_file.empty()) tls += ", cert_file: " + c.cert_file + ", key_file: " + c.key_file;
-    const fs::path config =
-        dir.Write("agent.yaml", fmt::format(R"(gateway:
-  id: gw1
-  data_dir: {data}
-upstream:
-  broker: {uri}
-  topic_prefix: plant1
-  tls: {{{tls}}}
-mqtt_sources:
-  - name: sensors
-    topic: sensors/pressure
-    tags:
-      - name: pump1.pressure
-http:
-  listen: 127.0.0.1:{http}
-)",
-                                            fmt::arg("data", (dir.path() / "data").string()),
-                                            fmt::arg("uri", broker.uri(true)), fmt::arg("tls", tls),
-                                            fmt::arg("http", http_port)));
-    std::unique_ptr<Subprocess> agent = StartAgent(config);
+    AgentYaml yaml = SensorsGateway(dir, broker.uri(true), http_port);
+    yaml.upstream->tls = {.ca_file = c.ca_file, .cert_file = c.cert_file, .key_file = c.key_file};
+    const fs::path config = dir.Write("agent.yaml", yaml.Text());
+    std::unique_ptr<Subprocess> agent = StartRunningAgent(config);
     const std::string up_line = "upstream: connect to " + broker.uri(true) + " failed";
     const std::string src_line = "mqtt source sensors: connect to " + broker.uri(true) + " failed";
 
@@ -202,7 +149,7 @@ http:
     if (good) {
       delivered = sub.WaitFor("plant1/gw1/status {\"state\":\"online\"", seconds(20));
       EXPECT_TRUE(delivered) << sub.Received() << agent->Stderr();
-      EXPECT_TRUE(WaitUntil(
+      EXPECT_TRUE(Eventually(
           [&] {
             return Contains(HttpGet(http_port, "/metrics").body,
                             "edge_mqtt_source_messages_total{source=\"sensors\"} 1");
@@ -210,7 +157,7 @@ http:
           seconds(20)))
           << HttpGet(http_port, "/metrics").body;
     } else {
-      ASSERT_TRUE(WaitUntil(
+      ASSERT_TRUE(Eventually(
           [&] {
             const std::string err = agent->Stderr();
             return Contains(err, up_line) && Contains(err, src_line);
@@ -221,7 +168,7 @@ http:
       // eight connections reached the TLS port, i.e. three attempts per connection besides the
       // one diagnosing handshake each (the test's own clients use the plain port)...
       const std::string tls_port = "on port " + std::to_string(broker.port()) + ".";
-      EXPECT_TRUE(WaitUntil([&] { return Count(broker.log(), tls_port) >= 8; }, seconds(20)))
+      EXPECT_TRUE(Eventually([&] { return CountOf(broker.log(), tls_port) >= 8; }, seconds(20)))
           << broker.log();
     }
     const std::string err = agent->Stderr();
@@ -230,14 +177,14 @@ http:
     EXPECT_TRUE(agent->running()) << err;
     if (!good) {
       // ... yet each connection logged one line, naming the broker and the fault.
-      EXPECT_EQ(Count(err, up_line), 1) << err;
-      EXPECT_EQ(Count(err, src_line), 1) << err;
+      EXPECT_EQ(CountOf(err, up_line), 1) << err;
+      EXPECT_EQ(CountOf(err, src_line), 1) << err;
       EXPECT_TRUE(Contains(LinesWith(err, up_line), c.fault)) << err;
       EXPECT_TRUE(Contains(LinesWith(err, src_line), c.fault)) << err;
       // Nothing was accepted or delivered, either way.
       EXPECT_FALSE(Contains(broker.log(), " as gw1 ")) << broker.log();
       EXPECT_FALSE(Contains(broker.log(), " as gw1-sensors ")) << broker.log();
-      EXPECT_EQ(MessagesUnder(sub.Received(), "plant1/"), 0) << sub.Received();
+      EXPECT_EQ(CountMessagesUnder(sub.Received(), "plant1/"), 0) << sub.Received();
       EXPECT_TRUE(Contains(metrics, "edge_upstream_connected 0")) << metrics;
       EXPECT_TRUE(Contains(metrics, "edge_mqtt_source_connected{source=\"sensors\"} 0")) << metrics;
       EXPECT_TRUE(Contains(metrics, "edge_mqtt_source_messages_total{source=\"sensors\"} 0"))
@@ -246,7 +193,7 @@ http:
       EXPECT_TRUE(Contains(health.body, "the upstream broker is not connected")) << health.body;
       EXPECT_TRUE(Contains(health.body, "mqtt source sensors is not connected")) << health.body;
     } else {
-      EXPECT_EQ(Count(err, "connect to"), 0) << err;
+      EXPECT_EQ(CountOf(err, "connect to"), 0) << err;
       EXPECT_TRUE(Contains(broker.log(), " as gw1 ")) << broker.log();  // what refusals lack
       EXPECT_TRUE(Contains(broker.log(), " as gw1-sensors ")) << broker.log();
       EXPECT_TRUE(Contains(metrics, "edge_upstream_connected 1")) << metrics;
@@ -334,29 +281,12 @@ TEST(Secrets, PasswordsAndKeysAppearInNoOutput) {
 
   const int http_port = FreeLoopbackPort();
   const auto config = [&](const std::string& password_file) {
-    return dir.Write("agent-" + password_file + ".yaml",
-                     fmt::format(R"(gateway:
-  id: gw1
-  data_dir: {data}
-upstream:
-  broker: {uri}
-  username: gw1
-  password_file: {pass}
-  topic_prefix: plant1
-  tls: {{ca_file: {ca}, cert_file: {cert}, key_file: {key}}}
-mqtt_sources:
-  - name: sensors
-    topic: sensors/pressure
-    tags:
-      - name: pump1.pressure
-http:
-  listen: 127.0.0.1:{http}
-)",
-                                 fmt::arg("data", (dir.path() / "data").string()),
-                                 fmt::arg("uri", broker.uri(true)),
-                                 fmt::arg("pass", (dir.path() / password_file).string()),
-                                 fmt::arg("ca", f.ca_cert), fmt::arg("cert", f.client_cert),
-                                 fmt::arg("key", f.client_key), fmt::arg("http", http_port)));
+    AgentYaml yaml = SensorsGateway(dir, broker.uri(true), http_port);
+    yaml.upstream->username = "gw1";
+    yaml.upstream->password_file = (dir.path() / password_file).string();
+    yaml.upstream->tls = {
+        .ca_file = f.ca_cert, .cert_file = f.client_cert, .key_file = f.client_key};
+    return dir.Write("agent-" + password_file + ".yaml", yaml.Text());
   };
   WriteSecret(dir, "right.pass", password + "\n");
   WriteSecret(dir, "wrong.pass", wrong + "\n");
@@ -371,7 +301,7 @@ http:
 
   // The wrong password: refused, logged (at debug level too).
   {
-    auto agent = StartAgent(config("wrong.pass"), {"--log-level", "debug"});
+    auto agent = StartRunningAgent(config("wrong.pass"), {"--log-level", "debug"});
     // (mosquitto 2 answers a wrong password with CONNACK 5, "not authorized")
     EXPECT_TRUE(agent->WaitForOutput("check username and password_file", seconds(20)))
         << agent->Stderr();
@@ -383,13 +313,13 @@ http:
   }
   // The right one: connected; then the broker goes down and comes back.
   {
-    auto agent = StartAgent(config("right.pass"), {"--log-level", "debug"});
+    auto agent = StartRunningAgent(config("right.pass"), {"--log-level", "debug"});
     EXPECT_TRUE(sub.WaitFor("plant1/gw1/status {\"state\":\"online\"", seconds(20)))
         << sub.Received() << agent->Stderr();
     add("metrics (connected)", HttpGet(http_port, "/metrics").body);
     add("status messages", sub.Received());
     broker.Kill();
-    EXPECT_TRUE(WaitUntil([&] { return Count(agent->Stderr(), "failed") >= 2; }, seconds(20)))
+    EXPECT_TRUE(Eventually([&] { return CountOf(agent->Stderr(), "failed") >= 2; }, seconds(20)))
         << agent->Stderr();
     add("metrics (broker down)", HttpGet(http_port, "/metrics").body);
     add("health (broker down)", HttpGet(http_port, "/health").body);
@@ -528,13 +458,7 @@ TEST(Acl, AgentWorksUnderTheDocumentedAclAndOtherGatewaysAreKeptOut) {
   const std::string acl = DocumentedAcl();
   ASSERT_TRUE(Contains(acl, "pattern write plant1/%u/alarms/#")) << acl;
   ScratchDir dir;
-  const std::string made = MakeLastValuePackage({.agent_binary = kAgent,
-                                                 .python = kPython,
-                                                 .source_dir = kSourceDir,
-                                                 .window = 4,
-                                                 .step_ms = 100,
-                                                 .threshold = 0.5},
-                                                dir.path() / "pkg");
+  const std::string made = MakeRigPackage(dir.path() / "pkg");
   ASSERT_EQ(made, "");
   HttpTestServer repo(kPython);
   ASSERT_EQ(repo.error(), "");
@@ -561,35 +485,21 @@ TEST(Acl, AgentWorksUnderTheDocumentedAclAndOtherGatewaysAreKeptOut) {
   MosquittoSub intruder_all(broker.port(), "#", as("line4-pc1", "pw-line4"));
 
   WriteSecret(dir, "mqtt.pass", "pw-line3\n");
-  const fs::path config = dir.Write(
-      "agent.yaml", fmt::format(R"(gateway:
-  id: line3-pc1
-  data_dir: {data}
-upstream:
-  broker: tcp://127.0.0.1:{port}
-  username: line3-pc1
-  password_file: mqtt.pass
-  topic_prefix: plant1
-mqtt_sources:
-  - name: sensors
-    topic: plant1/line3/sensors/pressure
-    tags:
-      - name: pump1.pressure
-models:
-  repository:
-    url: {url}
-    poll_interval: 1h
-    trusted_keys: [{key}]
-  deployments:
-    - asset: pump1
-      model: last-value
-      inputs: {{pressure: pump1.pressure}}
-      alarm: {{raise_after: 3, clear_after: 3}}
-)",
-                                fmt::arg("data", (dir.path() / "data").string()),
-                                fmt::arg("port", broker.port()), fmt::arg("url", repo.Url("/")),
-                                fmt::arg("key", (dir.path() / "pkg.pub").string())));
-  auto agent = StartAgent(config);
+  AgentYaml yaml = {
+      .gateway_id = "line3-pc1",
+      .data_dir = (dir.path() / "data").string(),
+      .upstream = AgentYaml::Upstream{.broker = "tcp://127.0.0.1:" + std::to_string(broker.port()),
+                                      .username = "line3-pc1",
+                                      .password_file = "mqtt.pass"},
+      .mqtt_sources = {{.name = "sensors",
+                        .topic = "plant1/line3/sensors/pressure",
+                        .tags = {"pump1.pressure"}}},
+      .repository = AgentYaml::Repository{.url = repo.Url("/"),
+                                          .poll_interval = "1h",
+                                          .trusted_key = (dir.path() / "pkg.pub").string()},
+      .deployments = {{.model = "last-value"}}};
+  const fs::path config = dir.Write("agent.yaml", yaml.Text());
+  auto agent = StartRunningAgent(config);
   // Online status and the model installed (models/status), both seen by SCADA.
   EXPECT_TRUE(scada.WaitFor("plant1/line3-pc1/status {\"state\":\"online\"", seconds(20)))
       << scada.Received() << agent->Stderr();
@@ -612,36 +522,36 @@ models:
   // A notify from another gateway's credentials: dropped by the broker, the agent does not
   // ask the repository again. From the model service: it does.
   const auto latest_requests = [&] {
-    return Count(repo.Requests(), "GET /last-value/latest.json");
+    return CountOf(repo.Requests(), "GET /last-value/latest.json");
   };
   const int before = latest_requests();
   EXPECT_GE(before, 1);
   std::vector<std::string> intruder_pub = as("line4-pc1", "pw-line4");
   intruder_pub.insert(intruder_pub.end(), {"-i", "line4-pc1-pub"});  // the broker logs client ids
-  EXPECT_EQ(Publish(broker.port(), "plant1/line3-pc1/models/notify", R"({"model":"last-value"})",
-                    intruder_pub)
+  EXPECT_EQ(MosquittoPublish(broker.port(), "plant1/line3-pc1/models/notify",
+                             R"({"model":"last-value"})", intruder_pub)
                 .exit_code,
             0);
   std::this_thread::sleep_for(seconds(2));
   const int after_intruder = latest_requests();
   EXPECT_TRUE(Contains(broker.log(), "Denied PUBLISH from line4-pc1-pub")) << broker.log();
   EXPECT_EQ(after_intruder, before) << repo.Requests();
-  EXPECT_EQ(Publish(broker.port(), "plant1/line3-pc1/models/notify", R"({"model":"last-value"})",
-                    as("model-service", "pw-models"))
+  EXPECT_EQ(MosquittoPublish(broker.port(), "plant1/line3-pc1/models/notify",
+                             R"({"model":"last-value"})", as("model-service", "pw-models"))
                 .exit_code,
             0);
-  const bool notified = WaitUntil([&] { return latest_requests() > before; }, seconds(10));
+  const bool notified = Eventually([&] { return latest_requests() > before; }, seconds(10));
   EXPECT_TRUE(notified) << repo.Requests() << agent->Stderr();
 
   // The other gateway received nothing of this gateway's (alarms, status).
-  const int intruder_got = MessagesUnder(intruder.Received(), "plant1/line3-pc1/") +
-                           MessagesUnder(intruder_all.Received(), "plant1/line3-pc1/");
+  const int intruder_got = CountMessagesUnder(intruder.Received(), "plant1/line3-pc1/") +
+                           CountMessagesUnder(intruder_all.Received(), "plant1/line3-pc1/");
   EXPECT_EQ(intruder_got, 0) << intruder.Received() << intruder_all.Received();
   // ... while SCADA got them all.
-  EXPECT_GE(MessagesUnder(scada.Received(), "plant1/line3-pc1/"), 3) << scada.Received();
+  EXPECT_GE(CountMessagesUnder(scada.Received(), "plant1/line3-pc1/"), 3) << scada.Received();
   // Nothing of the agent's was refused by the ACL.
   EXPECT_FALSE(Contains(broker.log(), "Denied PUBLISH from line3-pc1")) << broker.log();
-  EXPECT_EQ(Count(agent->Stderr(), "connect to"), 0) << agent->Stderr();
+  EXPECT_EQ(CountOf(agent->Stderr(), "connect to"), 0) << agent->Stderr();
   EXPECT_EQ(StopAgent(*agent), std::optional<int>(0)) << agent->Stderr();
 
   RecordFigure("security", "ACL: agent under the documented ACL",

@@ -141,7 +141,7 @@ TcpProxy::TcpProxy(int target_port) : target_port_(target_port) {
 TcpProxy::~TcpProxy() {
   if (thread_.joinable()) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
     }
     const char byte = 's';
@@ -155,13 +155,13 @@ TcpProxy::~TcpProxy() {
 
 void TcpProxy::SetMode(Mode mode, std::chrono::milliseconds delay) {
   if (!thread_.joinable()) return;
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   mode_ = mode;
   delay_ = delay;
   const uint64_t wanted = ++requested_;
   const char byte = 'm';
   (void)!::write(wake_write_, &byte, 1);
-  applied_cv_.wait(lock, [&] { return applied_ >= wanted; });
+  while (applied_ < wanted) applied_cv_.Wait(&mu_);
 }
 
 TcpProxy::Counters TcpProxy::counters() const {
@@ -196,7 +196,7 @@ void TcpProxy::Run() {
 
   for (;;) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (stop_) break;
       if (applied_ != requested_) {
         mode = mode_;
@@ -219,7 +219,7 @@ void TcpProxy::Run() {
           }
         }
         applied_ = requested_;
-        applied_cv_.notify_all();
+        applied_cv_.NotifyAll();
       }
     }
 

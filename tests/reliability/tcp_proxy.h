@@ -24,11 +24,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 
 namespace edge::testing {
 
@@ -58,12 +59,13 @@ class TcpProxy {
 
   // Switches the mode and returns once the proxy thread has applied it. `delay` counts in
   // kDelay only.
-  void SetMode(Mode mode, std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  void SetMode(Mode mode, std::chrono::milliseconds delay = std::chrono::milliseconds(0))
+      EXCLUDES(mu_);
 
   Counters counters() const;
 
  private:
-  void Run();
+  void Run() EXCLUDES(mu_);
 
   const int target_port_;
   int port_ = 0;
@@ -72,13 +74,13 @@ class TcpProxy {
   int wake_read_ = -1;
   int wake_write_ = -1;
 
-  mutable std::mutex mu_;
-  std::condition_variable applied_cv_;  // signalled when applied_ catches up with requested_
-  Mode mode_ = Mode::kPass;             // GUARDED_BY(mu_): the requested mode
-  std::chrono::milliseconds delay_{0};  // GUARDED_BY(mu_)
-  uint64_t requested_ = 0;              // GUARDED_BY(mu_): mode changes asked for
-  uint64_t applied_ = 0;                // GUARDED_BY(mu_): mode changes applied by the thread
-  bool stop_ = false;                   // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar applied_cv_;                       // signalled when applied_ catches up
+  Mode mode_ GUARDED_BY(mu_) = Mode::kPass;  // the requested mode
+  std::chrono::milliseconds delay_ GUARDED_BY(mu_){0};
+  uint64_t requested_ GUARDED_BY(mu_) = 0;  // mode changes asked for
+  uint64_t applied_ GUARDED_BY(mu_) = 0;    // mode changes applied by the thread
+  bool stop_ GUARDED_BY(mu_) = false;
 
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> refused_{0};

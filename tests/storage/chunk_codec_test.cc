@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "tests/storage/test_util.h"
+#include "tests/support/storage_test_util.h"
 
 namespace edge::storage {
 namespace {

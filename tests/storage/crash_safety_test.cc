@@ -19,7 +19,7 @@
 
 #include "storage/chunk_codec.h"
 #include "storage/storage.h"
-#include "tests/storage/test_util.h"
+#include "tests/support/storage_test_util.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 

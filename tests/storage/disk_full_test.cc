@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "storage/storage.h"
-#include "tests/storage/test_util.h"
+#include "tests/support/storage_test_util.h"
 #include "tests/support/test_files.h"
 #include "tests/support/tmpfs_mount.h"
 

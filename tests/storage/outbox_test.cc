@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "storage/storage.h"
-#include "tests/storage/test_util.h"
+#include "tests/support/storage_test_util.h"
 #include "tests/support/test_files.h"
 
 namespace edge::storage {

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "storage/storage.h"
-#include "tests/storage/test_util.h"
+#include "tests/support/storage_test_util.h"
 #include "tests/support/test_files.h"
 
 namespace edge::storage {

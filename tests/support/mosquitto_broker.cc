@@ -55,6 +55,16 @@ chmod 0600 client.key
 
 }  // namespace
 
+CommandResult MosquittoPublish(int port, const std::string& topic, const std::string& payload,
+                               std::vector<std::string> extra_args, bool retained) {
+  std::vector<std::string> argv = {
+      "mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port), "-t", topic, "-m",
+      payload,         "-q", "1"};
+  if (retained) argv.push_back("-r");
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  return RunCommand({.argv = argv}, std::chrono::seconds(15));
+}
+
 int FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return 0;

@@ -6,7 +6,8 @@
 // test process: Subprocess sets PR_SET_PDEATHSIG).
 //
 // Also: TlsFiles, the certificates themselves (a second, unrelated CA included, to test a wrong
-// CA), and MosquittoSub, a mosquitto_sub child that records what it receives.
+// CA), MosquittoSub, a mosquitto_sub child that records what it receives, and MosquittoPublish,
+// one message sent with mosquitto_pub.
 //
 // Thread-safety: one owner thread per object.
 #pragma once
@@ -102,6 +103,11 @@ class MosquittoSub {
  private:
   std::unique_ptr<Subprocess> process_;
 };
+
+// mosquitto_pub of one message (QoS 1, retained if `retained`) to the broker on 127.0.0.1:port;
+// `extra_args`, e.g. credentials or a client id.
+CommandResult MosquittoPublish(int port, const std::string& topic, const std::string& payload,
+                               std::vector<std::string> extra_args = {}, bool retained = false);
 
 // A free TCP port on 127.0.0.1 (bound to port 0 and released; a tiny race, accepted in tests).
 int FreeLoopbackPort();

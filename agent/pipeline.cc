@@ -170,8 +170,7 @@ class Pipeline::Impl : public inference::WindowAssembler::Sink, public ModelSync
   const config::AgentConfig config_;
   const Clock& clock_;
 
-  TagRegistry tags_;
-  std::mutex tags_mu_;  // MQTT sources intern template names at run time
+  TagRegistry tags_;  // thread-safe: MQTT sources intern template names at run time
   BoundedQueue<Sample> ingest_;
   BoundedQueue<Sample> to_storage_;
 
@@ -401,13 +400,13 @@ Status Pipeline::Impl::Init() {
   saved_alarms_ = LoadAlarmState();
   EDGE_RETURN_IF_ERROR(LoadModels());
   BuildRoutes();
-  EDGE_ASSIGN_OR_RETURN(writer_, storage_->CreateWriter(tags_, to_storage_, {}, clock_, &tags_mu_));
+  EDGE_ASSIGN_OR_RETURN(writer_, storage_->CreateWriter(tags_, to_storage_, {}, clock_));
   EDGE_ASSIGN_OR_RETURN(modbus_, drivers::ModbusSource::Create(config_.modbus, tags_, ingest_));
   if (!config_.mqtt_sources.empty()) {
     drivers::MqttSource::Options mqtt_options;
     mqtt_options.clock = &clock_;
-    EDGE_ASSIGN_OR_RETURN(mqtt_, drivers::MqttSource::Create(config_.mqtt_sources, tags_, tags_mu_,
-                                                             ingest_, mqtt_options));
+    EDGE_ASSIGN_OR_RETURN(mqtt_, drivers::MqttSource::Create(config_.mqtt_sources, tags_, ingest_,
+                                                             mqtt_options));
   }
   if (config_.upstream) {
     const std::string& prefix = config_.upstream->topic_prefix;

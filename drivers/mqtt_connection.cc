@@ -10,11 +10,9 @@
 #include "drivers/mqtt_connection.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <mqtt/async_client.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -31,6 +29,7 @@
 #include "config/value_syntax.h"
 #include "core/logging.h"
 #include "core/rate_limited_log.h"
+#include "drivers/tcp_nodelay.h"
 
 namespace edge::drivers {
 namespace {
@@ -268,43 +267,6 @@ std::string MqttLibraryVersions() {
          std::to_string((v >> 8) & 0xff) + ", paho C " + c_version;
 }
 
-bool SetNoDelayOnSocketsToPort(uint16_t port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return false;
-  bool found = false;
-  bool all = true;
-  while (const dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd_long = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0') continue;
-    const int fd = static_cast<int>(fd_long);
-    if (fd == dirfd(dir)) continue;
-    int type = 0;
-    socklen_t len = sizeof(type);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
-    sockaddr_storage peer{};
-    socklen_t peer_len = sizeof(peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
-    uint16_t peer_port = 0;
-    if (peer.ss_family == AF_INET) {
-      peer_port = ntohs(reinterpret_cast<const sockaddr_in*>(&peer)->sin_port);
-    } else if (peer.ss_family == AF_INET6) {
-      peer_port = ntohs(reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_port);
-    } else {
-      continue;
-    }
-    if (peer_port != port) continue;
-    found = true;
-    int on = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0) all = false;
-    int now = 0;
-    socklen_t now_len = sizeof(now);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &now, &now_len) != 0 || now == 0) all = false;
-  }
-  closedir(dir);
-  return found && all;
-}
-
 class MqttConnection::Impl {
  public:
   std::unique_ptr<mqtt::async_client> client;
@@ -412,11 +374,11 @@ StatusOr<std::unique_ptr<MqttConnection>> MqttConnection::Create(const config::B
   MqttConnection* self = c.get();
   c->impl_->client->set_connection_lost_handler([self](const std::string& cause) {
     {
-      std::lock_guard lock(self->state_mu_);
+      MutexLock lock(&self->state_mu_);
       self->lost_ = true;
       self->lost_cause_ = cause;
     }
-    self->state_cv_.notify_all();
+    self->state_cv_.NotifyAll();
   });
   c->impl_->client->set_message_callback([self](mqtt::const_message_ptr msg) {
     self->messages_received_.fetch_add(1, std::memory_order_relaxed);
@@ -439,14 +401,13 @@ MqttConnection::~MqttConnection() {
     impl_->client.reset();
   }
   // paho can no longer call back: complete what is still in flight.
-  std::vector<PublishListener*> left;
+  std::vector<std::unique_ptr<PublishListener>> left;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     left.swap(in_flight_);
   }
-  for (PublishListener* l : left) {
+  for (const std::unique_ptr<PublishListener>& l : left) {
     l->Complete(Status::Unavailable(options_.name + ": connection closed before delivery"));
-    delete l;
   }
 }
 
@@ -471,31 +432,36 @@ Status MqttConnection::Start() {
 void MqttConnection::Stop() {
   stop_.Request();
   {
-    std::lock_guard lock(state_mu_);  // so the thread cannot miss the wake-up
+    MutexLock lock(&state_mu_);  // so the thread cannot miss the wake-up
   }
-  state_cv_.notify_all();
+  state_cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
   if (started_) SetState(MqttConnectionState::kStopped);
 }
 
 void MqttConnection::SetState(MqttConnectionState s) {
   {
-    std::lock_guard lock(state_mu_);
+    MutexLock lock(&state_mu_);
     state_.store(s);
   }
-  state_cv_.notify_all();
+  state_cv_.NotifyAll();
 }
 
 bool MqttConnection::WaitConnected(std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(state_mu_);
-  return state_cv_.wait_for(lock, timeout,
-                            [this] { return state_.load() == MqttConnectionState::kConnected; });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(&state_mu_);
+  while (state_.load() != MqttConnectionState::kConnected) {
+    if (!state_cv_.WaitUntil(&state_mu_, deadline)) {
+      return state_.load() == MqttConnectionState::kConnected;
+    }
+  }
+  return true;
 }
 
 Status MqttConnection::ConnectOnce(std::string* tls_diagnosis) {
   mqtt::async_client& client = *impl_->client;
   {
-    std::lock_guard lock(state_mu_);
+    MutexLock lock(&state_mu_);
     lost_ = false;
     lost_cause_.clear();
   }
@@ -555,7 +521,7 @@ void MqttConnection::Run() {
       connect_failures_.fetch_add(1, std::memory_order_relaxed);
       ++failed_in_a_row;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(&mu_);
         last_error_ = s.message();
       }
       limited.Warn(connect_key, "{}: connect to {} failed: {}; retrying with back-off up to {} ms",
@@ -587,14 +553,14 @@ void MqttConnection::Run() {
 
     std::string cause;
     {
-      std::unique_lock lock(state_mu_);
-      state_cv_.wait(lock, [this] { return lost_ || stop_.requested(); });
+      MutexLock lock(&state_mu_);
+      while (!lost_ && !stop_.requested()) state_cv_.Wait(&state_mu_);
       if (!lost_) break;  // stop requested while connected
       cause = lost_cause_;
     }
     connection_losses_.fetch_add(1, std::memory_order_relaxed);
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       last_error_ = "connection lost" + (cause.empty() ? std::string() : ": " + cause);
     }
     log->warn("{}: connection to {} lost{}; reconnecting", options_.name, uri_,
@@ -617,21 +583,20 @@ Status MqttConnection::Publish(std::string_view topic, std::string_view payload,
     publish_failures_.fetch_add(1, std::memory_order_relaxed);
     return Status::Unavailable(options_.name + ": not connected to " + uri_);
   }
-  auto* listener = new PublishListener(*this, std::move(done));
+  // in_flight_ owns the listener until paho completes it (FinishPublish) or the destructor does.
+  auto owned = std::make_unique<PublishListener>(*this, std::move(done));
+  PublishListener* listener = owned.get();
   {
-    std::lock_guard lock(mu_);
-    in_flight_.push_back(listener);
+    MutexLock lock(&mu_);
+    in_flight_.push_back(std::move(owned));
   }
   try {
     mqtt::message_ptr msg =
         mqtt::make_message(std::string(topic), payload.data(), payload.size(), qos, retained);
     impl_->client->publish(msg, nullptr, *listener);
   } catch (const mqtt::exception& e) {
-    {
-      std::lock_guard lock(mu_);
-      in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), listener));
-    }
-    delete listener;
+    // paho refused it at once: it will not call the listener, which goes now.
+    (void)TakeInFlight(listener);
     publish_failures_.fetch_add(1, std::memory_order_relaxed);
     return Status::Unavailable(options_.name + ": publish to " + std::string(topic) +
                                " refused: " + DescribeException(e));
@@ -640,17 +605,25 @@ Status MqttConnection::Publish(std::string_view topic, std::string_view payload,
   return Status::Ok();
 }
 
+std::unique_ptr<MqttConnection::PublishListener> MqttConnection::TakeInFlight(
+    PublishListener* listener) {
+  MutexLock lock(&mu_);
+  const auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
+                               [listener](const auto& l) { return l.get() == listener; });
+  if (it == in_flight_.end()) return nullptr;
+  std::unique_ptr<PublishListener> taken = std::move(*it);
+  *it = std::move(in_flight_.back());
+  in_flight_.pop_back();
+  return taken;
+}
+
 void MqttConnection::FinishPublish(PublishListener* listener, const Status& result) {
-  {
-    std::lock_guard lock(mu_);
-    const auto it = std::find(in_flight_.begin(), in_flight_.end(), listener);
-    if (it == in_flight_.end()) return;  // already completed by the destructor
-    *it = in_flight_.back();
-    in_flight_.pop_back();
-  }
+  const std::unique_ptr<PublishListener> taken = TakeInFlight(listener);
+  if (taken == nullptr) return;  // already completed by the destructor
   (result.ok() ? publish_acks_ : publish_failures_).fetch_add(1, std::memory_order_relaxed);
-  listener->Complete(result);
-  delete listener;
+  // Destroyed on return, inside paho's call to it: paho does not touch a listener after calling
+  // on_success / on_failure.
+  taken->Complete(result);
 }
 
 MqttConnectionStats MqttConnection::stats() const {
@@ -665,7 +638,7 @@ MqttConnectionStats MqttConnection::stats() const {
   s.publish_acks = publish_acks_.load();
   s.publish_failures = publish_failures_.load();
   s.tcp_nodelay = tcp_nodelay_.load();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   s.last_error = last_error_;
   return s;
 }

@@ -1,0 +1,288 @@
+// The model hot-swap race, end to end: `edge-agent run` with an MQTT source whose tag names come
+// from a topic level ("{2}.vib"), while a publisher keeps announcing new machines (one new tag
+// name per message) and model sync installs one new version after another (repository served by
+// tests/support/http_test_server.py, installs triggered by models/notify).
+//
+// Before the TagRegistry owned its lock, each install rebuilt the routes from the registry
+// (tags_.size(), Find) on the scoring thread while paho's callback thread interned the new
+// names under a mutex the scoring thread never took: a data race that ThreadSanitizer reports
+// in the agent, which then exits at once (scripts/test.sh runs it with halt_on_error=1), so the
+// waits below fail with the report in the agent's stderr. Without TSan the test checks the
+// behaviour across the swaps: every install lands, every new name is stored.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "drivers/mqtt_connection.h"
+#include "tests/support/http_servers.h"
+#include "tests/support/last_value_model.h"
+#include "tests/support/mosquitto_broker.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/test_files.h"
+
+namespace edge::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+const std::string kAgent = EDGE_AGENT_BINARY;
+const fs::path kSourceDir = EDGE_SOURCE_DIR;
+constexpr int kSwaps = 5;  // versions 1.1.0 .. 1.5.0 after 1.0.0
+
+bool WaitUntil(const std::function<bool()>& done, milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  while (!done()) {
+    if (steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return true;
+}
+
+// Publishes "machine<i>" readings, a new machine (so a new tag name) per message, on its own
+// thread until Stop(); at most kInFlight unacknowledged QoS 1 messages at a time.
+class NewNamePublisher {
+ public:
+  explicit NewNamePublisher(int broker_port) {
+    config::BrokerConfig broker;
+    broker.uri = fmt::format("tcp://127.0.0.1:{}", broker_port);
+    broker.client_id = "hot-swap-race-publisher";
+    drivers::MqttConnection::Options options;
+    options.name = "test publisher";
+    auto created = drivers::MqttConnection::Create(broker, options);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    if (!created.ok()) return;
+    connection_ = std::move(*created);
+    EXPECT_TRUE(connection_->Start().ok());
+    EXPECT_TRUE(connection_->WaitConnected(seconds(10)));
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~NewNamePublisher() { Stop(); }
+
+  // Stops publishing and waits for the acknowledgements; returns how many were acknowledged.
+  int Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    WaitUntil([&] { return in_flight_ == 0; }, seconds(20));
+    if (connection_ != nullptr) connection_->Stop();
+    return acked_;
+  }
+  int acked() const { return acked_; }
+  int failed() const { return failed_; }
+
+ private:
+  static constexpr int kInFlight = 100;
+
+  void Run() {
+    for (int i = 0; !stop_ && i < kMaxNames; ++i) {
+      while (in_flight_ >= kInFlight && !stop_) std::this_thread::sleep_for(milliseconds(1));
+      ++in_flight_;
+      const Status s =
+          connection_->Publish(fmt::format("plant1/line3/machine{}/vib", i), std::to_string(i), 1,
+                               false, [this](const Status& result) {
+                                 ++(result.ok() ? acked_ : failed_);
+                                 --in_flight_;
+                               });
+      if (!s.ok()) {
+        --in_flight_;
+        ++failed_;
+      }
+      std::this_thread::sleep_for(milliseconds(2));  // ~400 new names a second, below the cap
+    }
+  }
+
+  // Below the source's max_dynamic_tags (10000), so that no message is dropped for it.
+  static constexpr int kMaxNames = 9000;
+
+  std::unique_ptr<drivers::MqttConnection> connection_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> acked_{0};
+  std::atomic<int> failed_{0};
+};
+
+class HotSwapRace : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = std::make_unique<MosquittoBroker>();
+    ASSERT_TRUE(broker_->ok()) << broker_->error();
+    server_ = std::make_unique<HttpTestServer>(EDGE_TEST_PYTHON);
+    ASSERT_EQ(server_->error(), "");
+    // One PyTorch export; the later versions pack the same ONNX file again (cheap).
+    PackageIdentity as;
+    as.name = "pump";
+    as.version = "1.0.0";
+    as.private_key = Path("repo.pem");
+    ASSERT_EQ(MakeLastValuePackage(
+                  {.agent_binary = kAgent, .python = EDGE_TEST_PYTHON, .source_dir = kSourceDir},
+                  dir_.path() / "pkg-1.0.0", as),
+              "");
+    for (int v = 1; v <= kSwaps; ++v) {
+      const std::string version = fmt::format("1.{}.0", v);
+      const CommandResult r = RunCommand({.argv = {kAgent,
+                                                   "model",
+                                                   "pack",
+                                                   "--onnx",
+                                                   Path("pkg-1.0.0.onnx"),
+                                                   "--name",
+                                                   "pump",
+                                                   "--version",
+                                                   version,
+                                                   "--features",
+                                                   "pressure",
+                                                   "--window",
+                                                   "4",
+                                                   "--step-ms",
+                                                   "100",
+                                                   "--threshold",
+                                                   "0.5",
+                                                   "--key",
+                                                   Path("repo.pem"),
+                                                   "--out",
+                                                   Path("pkg-" + version)}},
+                                         std::chrono::minutes(2));
+      ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    }
+    status_sub_ = std::make_unique<MosquittoSub>(broker_->port(), "plant1/line3-pc1/models/status",
+                                                 std::vector<std::string>{"-q", "1"});
+  }
+
+  std::string Path(const std::string& name) const { return (dir_.path() / name).string(); }
+
+  void Publish(const std::string& version) {
+    const CommandResult r = RunCommand({.argv = {kAgent, "model", "publish", Path("pkg-" + version),
+                                                 "--repo", server_->root().string()}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  void Notify() {
+    const CommandResult r =
+        RunCommand({.argv = {"mosquitto_pub", "-p", std::to_string(broker_->port()), "-q", "1",
+                             "-t", "plant1/line3-pc1/models/notify", "-m", R"({"model":"pump"})"}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  // The models/status messages so far ("topic payload" lines of mosquitto_sub).
+  std::vector<json> ModelStatuses() const {
+    std::vector<json> out;
+    std::istringstream lines(status_sub_->Received());
+    std::string line;
+    while (std::getline(lines, line)) {
+      const size_t space = line.find(' ');
+      if (space != std::string::npos) out.push_back(json::parse(line.substr(space + 1)));
+    }
+    return out;
+  }
+
+  fs::path WriteConfig() const {
+    return dir_.Write(
+        "agent.yaml",
+        fmt::format(R"(gateway:
+  id: line3-pc1
+  data_dir: {data}
+upstream:
+  broker: tcp://127.0.0.1:{broker}
+  topic_prefix: plant1
+mqtt_sources:
+  - name: vibration
+    topic: plant1/line3/+/vib
+    qos: 1
+    tags:
+      - name: "{{2}}.vib"
+  - name: pressure
+    topic: plant1/line3/pump1/pressure
+    tags:
+      - name: pump1.pressure
+models:
+  repository:
+    url: {url}
+    poll_interval: 1h
+    trusted_keys: [{key}]
+  deployments:
+    - asset: pump1
+      model: pump
+      inputs: {{pressure: pump1.pressure}}
+)",
+                    fmt::arg("data", Path("data")), fmt::arg("broker", broker_->port()),
+                    fmt::arg("url", server_->Url("/")), fmt::arg("key", Path("repo.pub"))));
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<MosquittoBroker> broker_;
+  std::unique_ptr<HttpTestServer> server_;
+  std::unique_ptr<MosquittoSub> status_sub_;
+};
+
+TEST_F(HotSwapRace, NewTagNamesDuringModelSwapsAreAllStoredAndEverySwapLands) {
+  Publish("1.0.0");
+  const fs::path config = WriteConfig();
+  Subprocess agent({.argv = {kAgent, "run", "--config", config.string()}});
+  ASSERT_TRUE(WaitUntil([&] { return ModelStatuses().size() >= 1; }, seconds(60)))
+      << agent.Stderr();
+  ASSERT_EQ(ModelStatuses()[0]["version"], "1.0.0");
+
+  NewNamePublisher publisher(broker_->port());
+  ASSERT_TRUE(WaitUntil([&] { return publisher.acked() >= 200; }, seconds(20)));
+  for (int v = 1; v <= kSwaps; ++v) {
+    const std::string version = fmt::format("1.{}.0", v);
+    Publish(version);
+    Notify();
+    ASSERT_TRUE(WaitUntil([&] { return ModelStatuses().size() >= static_cast<size_t>(v) + 1; },
+                          seconds(60)))
+        << "install of " << version << " did not land\n"
+        << agent.Stderr();
+    // New names keep arriving between two swaps too.
+    const int before = publisher.acked();
+    ASSERT_TRUE(WaitUntil([&] { return publisher.acked() >= before + 100; }, seconds(20)));
+  }
+  const int published = publisher.Stop();
+  EXPECT_EQ(publisher.failed(), 0);
+
+  const std::vector<json> statuses = ModelStatuses();
+  ASSERT_EQ(statuses.size(), static_cast<size_t>(kSwaps) + 1);
+  for (int v = 0; v <= kSwaps; ++v) {
+    const json& status = statuses[static_cast<size_t>(v)];
+    EXPECT_EQ(status["result"], "installed") << status.dump();
+    EXPECT_EQ(status["version"], fmt::format("1.{}.0", v));
+  }
+
+  // Every new name reaches the database: the agent's stop drains the queues into it.
+  agent.Signal(SIGTERM);
+  ASSERT_EQ(agent.Wait(seconds(60)), 0) << agent.Stderr();
+  const CommandResult exported =
+      RunCommand({.argv = {kAgent, "export", "--config", config.string()}}, seconds(120));
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  std::set<std::string> stored;
+  std::istringstream rows(exported.out);
+  std::string row;
+  while (std::getline(rows, row)) {
+    const size_t a = row.find(',');
+    const size_t b = row.find(',', a + 1);
+    if (a != std::string::npos && b != std::string::npos)
+      stored.insert(row.substr(a + 1, b - a - 1));
+  }
+  int missing = 0;
+  for (int i = 0; i < published; ++i) missing += stored.count(fmt::format("machine{}.vib", i)) == 0;
+  EXPECT_EQ(missing, 0) << "of " << published << " names published";
+  EXPECT_GE(published, 200 + 100 * kSwaps);
+}
+
+}  // namespace
+}  // namespace edge::testing

@@ -19,7 +19,7 @@
 //    reason spelled out ("bad user name or password"; for a failed TLS handshake, which paho
 //    reports without a reason, the fault found by repeating the handshake with OpenSSL: the
 //    broker's certificate expired / not for this host name / not signed by tls.ca_file, the
-//    broker requires or refused our client certificate).
+//    broker requires or refused our client certificate: drivers/tls_diagnosis.h).
 //
 // Callbacks: the message handler and publish completions run on paho's callback thread; they
 // must not block for long (a slow handler stalls every message of this connection).
@@ -131,8 +131,8 @@ class MqttConnection {
 
   MqttConnection(std::string uri, uint16_t port, Options options);
   void Run();
-  // `tls_diagnosis`: what a failed TLS handshake was found to be (DiagnoseTlsHandshake in the
-  // .cc), filled on the first such failure and reused while it is not empty.
+  // `tls_diagnosis`: what a failed TLS handshake was found to be (drivers/tls_diagnosis.h),
+  // filled on the first such failure and reused while it is not empty.
   [[nodiscard]] Status ConnectOnce(std::string* tls_diagnosis);
   void SetState(MqttConnectionState s) EXCLUDES(state_mu_);
   // Removes `listener` from in_flight_ and hands it over; null if it is no longer there.

@@ -16,7 +16,6 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -27,6 +26,7 @@
 
 #include "config/config.h"
 #include "drivers/mqtt_connection.h"
+#include "tests/drivers/peer_process.h"
 #include "tests/support/http_servers.h"
 #include "tests/support/last_value_model.h"
 #include "tests/support/mosquitto_broker.h"
@@ -45,18 +45,17 @@ using std::chrono::steady_clock;
 const std::string kAgent = EDGE_AGENT_BINARY;
 const fs::path kSourceDir = EDGE_SOURCE_DIR;
 constexpr int kSwaps = 5;  // versions 1.1.0 .. 1.5.0 after 1.0.0
+// Three sources, each with its own paho callback thread interning names and its own limit of
+// 10000 names (max_dynamic_tags): more names arrive in parallel, and for longer.
+constexpr const char* kLines[] = {"a", "b", "c"};
+constexpr int kNamesPerLine = 9500;
 
-bool WaitUntil(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = steady_clock::now() + timeout;
-  while (!done()) {
-    if (steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return true;
-}
+// The topic of message `i` and the tag name the agent makes of it: a new machine per message.
+std::string TopicOf(int i) { return fmt::format("plant1/{}/machine{}/vib", kLines[i % 3], i); }
+std::string TagOf(int i) { return fmt::format("{}.machine{}.vib", kLines[i % 3], i); }
 
-// Publishes "machine<i>" readings, a new machine (so a new tag name) per message, on its own
-// thread until Stop(); at most kInFlight unacknowledged QoS 1 messages at a time.
+// Publishes one reading per new machine (TopicOf(0), TopicOf(1), ...) on its own thread, about
+// 800 a second, until Stop(); at most kInFlight unacknowledged QoS 1 messages at a time.
 class NewNamePublisher {
  public:
   explicit NewNamePublisher(int broker_port) {
@@ -79,7 +78,7 @@ class NewNamePublisher {
   int Stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
-    WaitUntil([&] { return in_flight_ == 0; }, seconds(20));
+    Eventually([&] { return in_flight_ == 0; }, seconds(20));
     if (connection_ != nullptr) connection_->Stop();
     return acked_;
   }
@@ -90,25 +89,21 @@ class NewNamePublisher {
   static constexpr int kInFlight = 100;
 
   void Run() {
-    for (int i = 0; !stop_ && i < kMaxNames; ++i) {
+    for (int i = 0; !stop_ && i < 3 * kNamesPerLine; ++i) {
       while (in_flight_ >= kInFlight && !stop_) std::this_thread::sleep_for(milliseconds(1));
       ++in_flight_;
-      const Status s =
-          connection_->Publish(fmt::format("plant1/line3/machine{}/vib", i), std::to_string(i), 1,
-                               false, [this](const Status& result) {
-                                 ++(result.ok() ? acked_ : failed_);
-                                 --in_flight_;
-                               });
+      const Status s = connection_->Publish(TopicOf(i), std::to_string(i), 1, false,
+                                            [this](const Status& result) {
+                                              ++(result.ok() ? acked_ : failed_);
+                                              --in_flight_;
+                                            });
       if (!s.ok()) {
         --in_flight_;
         ++failed_;
       }
-      std::this_thread::sleep_for(milliseconds(2));  // ~400 new names a second, below the cap
+      std::this_thread::sleep_for(milliseconds(1));
     }
   }
-
-  // Below the source's max_dynamic_tags (10000), so that no message is dropped for it.
-  static constexpr int kMaxNames = 9000;
 
   std::unique_ptr<drivers::MqttConnection> connection_;
   std::thread thread_;
@@ -201,11 +196,9 @@ upstream:
   broker: tcp://127.0.0.1:{broker}
   topic_prefix: plant1
 mqtt_sources:
-  - name: vibration
-    topic: plant1/line3/+/vib
-    qos: 1
-    tags:
-      - name: "{{2}}.vib"
+  - {{name: a, topic: plant1/a/+/vib, tags: [{{name: "a.{{2}}.vib"}}]}}
+  - {{name: b, topic: plant1/b/+/vib, tags: [{{name: "b.{{2}}.vib"}}]}}
+  - {{name: c, topic: plant1/c/+/vib, tags: [{{name: "c.{{2}}.vib"}}]}}
   - name: pressure
     topic: plant1/line3/pump1/pressure
     tags:
@@ -234,23 +227,23 @@ TEST_F(HotSwapRace, NewTagNamesDuringModelSwapsAreAllStoredAndEverySwapLands) {
   Publish("1.0.0");
   const fs::path config = WriteConfig();
   Subprocess agent({.argv = {kAgent, "run", "--config", config.string()}});
-  ASSERT_TRUE(WaitUntil([&] { return ModelStatuses().size() >= 1; }, seconds(60)))
+  ASSERT_TRUE(Eventually([&] { return ModelStatuses().size() >= 1; }, seconds(60)))
       << agent.Stderr();
   ASSERT_EQ(ModelStatuses()[0]["version"], "1.0.0");
 
   NewNamePublisher publisher(broker_->port());
-  ASSERT_TRUE(WaitUntil([&] { return publisher.acked() >= 200; }, seconds(20)));
+  ASSERT_TRUE(Eventually([&] { return publisher.acked() >= 200; }, seconds(20)));
   for (int v = 1; v <= kSwaps; ++v) {
     const std::string version = fmt::format("1.{}.0", v);
     Publish(version);
     Notify();
-    ASSERT_TRUE(WaitUntil([&] { return ModelStatuses().size() >= static_cast<size_t>(v) + 1; },
-                          seconds(60)))
+    ASSERT_TRUE(Eventually([&] { return ModelStatuses().size() >= static_cast<size_t>(v) + 1; },
+                           seconds(60)))
         << "install of " << version << " did not land\n"
         << agent.Stderr();
     // New names keep arriving between two swaps too.
     const int before = publisher.acked();
-    ASSERT_TRUE(WaitUntil([&] { return publisher.acked() >= before + 100; }, seconds(20)));
+    ASSERT_TRUE(Eventually([&] { return publisher.acked() >= before + 100; }, seconds(20)));
   }
   const int published = publisher.Stop();
   EXPECT_EQ(publisher.failed(), 0);
@@ -279,7 +272,7 @@ TEST_F(HotSwapRace, NewTagNamesDuringModelSwapsAreAllStoredAndEverySwapLands) {
       stored.insert(row.substr(a + 1, b - a - 1));
   }
   int missing = 0;
-  for (int i = 0; i < published; ++i) missing += stored.count(fmt::format("machine{}.vib", i)) == 0;
+  for (int i = 0; i < published; ++i) missing += stored.count(TagOf(i)) == 0;
   EXPECT_EQ(missing, 0) << "of " << published << " names published";
   EXPECT_GE(published, 200 + 100 * kSwaps);
 }

@@ -115,6 +115,8 @@ class NewNamePublisher {
 
 class HotSwapRace : public ::testing::Test {
  protected:
+  static constexpr char kModelStatus[] = "plant1/line3-pc1/models/status";
+
   void SetUp() override {
     broker_ = std::make_unique<MosquittoBroker>();
     ASSERT_TRUE(broker_->ok()) << broker_->error();
@@ -155,7 +157,7 @@ class HotSwapRace : public ::testing::Test {
                                          std::chrono::minutes(2));
       ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     }
-    status_sub_ = std::make_unique<MosquittoSub>(broker_->port(), "plant1/line3-pc1/models/status",
+    status_sub_ = std::make_unique<MosquittoSub>(broker_->port(), kModelStatus,
                                                  std::vector<std::string>{"-q", "1"});
   }
 
@@ -174,14 +176,14 @@ class HotSwapRace : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
-  // The models/status messages so far ("topic payload" lines of mosquitto_sub).
+  // The models/status messages so far (mosquitto_sub prints "topic payload" lines).
   std::vector<json> ModelStatuses() const {
+    const std::string prefix = std::string(kModelStatus) + " ";
     std::vector<json> out;
     std::istringstream lines(status_sub_->Received());
     std::string line;
     while (std::getline(lines, line)) {
-      const size_t space = line.find(' ');
-      if (space != std::string::npos) out.push_back(json::parse(line.substr(space + 1)));
+      if (line.rfind(prefix, 0) == 0) out.push_back(json::parse(line.substr(prefix.size())));
     }
     return out;
   }

@@ -57,8 +57,16 @@ echo "== unit tests and threaded end-to-end tests under ThreadSanitizer"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/scripts/tsan.supp"
 # End to end: the pipeline with alarms, model sync and swaps, the hot-swap race, reloads. The
 # other integration tests run one-shot commands (predict, export, check-config, the model tool).
+# Left out as well: the three tests that wait for plc-sim to exit on SIGTERM. Built with TSan it
+# does not end in time: it unblocks the signal only inside pselect(), and TSan defers signal
+# handlers to points of its own, so the handler does not run there (they pass in the two runs
+# above).
+tsan_skip='_NOT_BUILT$|^(DemoTest|TrainTest|PredictTest|ModelTool|CheckConfig|Cli|ExportTest)\.'
+tsan_skip+='|^Run\.(Bad|Missing|Second|Unusable|Logs|StopsOnSigint|EveryExample)'
+tsan_skip+='|^PlcSim\.ExitsCleanlyOnSigterm$'
+tsan_skip+='|^ModbusSourceTest\.(UnreachableDeviceIsBadAndBacksOff|DevicesOnOneEndpointShareAConnection)$'
 ctest --test-dir "$root/build/tsan" --output-on-failure -j "$jobs" --timeout 900 -LE reliability \
-  -E '_NOT_BUILT$|^(DemoTest|TrainTest|PredictTest|ModelTool|CheckConfig|Cli|ExportTest)\.|^Run\.(Bad|Missing|Second|Unusable|Logs|StopsOnSigint|EveryExample)'
+  -E "$tsan_skip"
 unset TSAN_OPTIONS
 
 echo "== fuzz targets (clang, libFuzzer + ASan + UBSan, bounded time)"

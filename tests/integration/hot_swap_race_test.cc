@@ -188,6 +188,22 @@ class HotSwapRace : public ::testing::Test {
     return out;
   }
 
+  // The tag column of `edge-agent export` (every stored sample: ts,tag,value,quality).
+  std::set<std::string> StoredTags(const fs::path& config) const {
+    const CommandResult exported =
+        RunCommand({.argv = {kAgent, "export", "--config", config.string()}}, seconds(120));
+    EXPECT_EQ(exported.exit_code, 0) << exported.err;
+    std::set<std::string> tags;
+    std::istringstream rows(exported.out);
+    std::string row;
+    while (std::getline(rows, row)) {
+      const size_t a = row.find(',');
+      const size_t b = a == std::string::npos ? a : row.find(',', a + 1);
+      if (b != std::string::npos) tags.insert(row.substr(a + 1, b - a - 1));
+    }
+    return tags;
+  }
+
   fs::path WriteConfig() const {
     return dir_.Write(
         "agent.yaml",
@@ -258,24 +274,19 @@ TEST_F(HotSwapRace, NewTagNamesDuringModelSwapsAreAllStoredAndEverySwapLands) {
     EXPECT_EQ(status["version"], fmt::format("1.{}.0", v));
   }
 
-  // Every new name reaches the database: the agent's stop drains the queues into it.
+  // Every new name reaches the database. The broker acknowledged each message to the publisher
+  // before handing it to the agent, so look (export reads while the agent runs) until all are in.
+  int missing = published;
+  const auto deadline = steady_clock::now() + seconds(90);
+  while (missing > 0 && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(seconds(1));
+    const std::set<std::string> stored = StoredTags(config);
+    missing = 0;
+    for (int i = 0; i < published; ++i) missing += stored.count(TagOf(i)) == 0;
+  }
+  EXPECT_EQ(missing, 0) << "of " << published << " names published";
   agent.Signal(SIGTERM);
   ASSERT_EQ(agent.Wait(seconds(60)), 0) << agent.Stderr();
-  const CommandResult exported =
-      RunCommand({.argv = {kAgent, "export", "--config", config.string()}}, seconds(120));
-  ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  std::set<std::string> stored;
-  std::istringstream rows(exported.out);
-  std::string row;
-  while (std::getline(rows, row)) {
-    const size_t a = row.find(',');
-    const size_t b = row.find(',', a + 1);
-    if (a != std::string::npos && b != std::string::npos)
-      stored.insert(row.substr(a + 1, b - a - 1));
-  }
-  int missing = 0;
-  for (int i = 0; i < published; ++i) missing += stored.count(TagOf(i)) == 0;
-  EXPECT_EQ(missing, 0) << "of " << published << " names published";
   EXPECT_GE(published, 200 + 100 * kSwaps);
 }
 

@@ -60,10 +60,12 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/
 # Left out as well: the three tests that wait for plc-sim to exit on SIGTERM. Built with TSan it
 # does not end in time: it unblocks the signal only inside pselect(), and TSan defers signal
 # handlers to points of its own, so the handler does not run there (they pass in the two runs
-# above).
+# above). And ModelSyncEndToEnd.ASwapKeeps...: it asserts a scoring rate across the swap (7
+# windows a second) that TSan's slowdown on a busy machine misses; swaps under TSan are covered
+# by HotSwapRace and the other ModelSyncEndToEnd tests.
 tsan_skip='_NOT_BUILT$|^(DemoTest|TrainTest|PredictTest|ModelTool|CheckConfig|Cli|ExportTest)\.'
 tsan_skip+='|^Run\.(Bad|Missing|Second|Unusable|Logs|StopsOnSigint|EveryExample)'
-tsan_skip+='|^PlcSim\.ExitsCleanlyOnSigterm$'
+tsan_skip+='|^PlcSim\.ExitsCleanlyOnSigterm$|^ModelSyncEndToEnd\.ASwapKeepsTheWindowsInFlightAndTheRaisedAlarm$'
 tsan_skip+='|^ModbusSourceTest\.(UnreachableDeviceIsBadAndBacksOff|DevicesOnOneEndpointShareAConnection)$'
 ctest --test-dir "$root/build/tsan" --output-on-failure -j "$jobs" --timeout 900 -LE reliability \
   -E "$tsan_skip"

@@ -64,10 +64,7 @@ class Pipeline::Impl : public ModelSync::Host {
   const config::AgentConfig config_;
   const Clock& clock_;
 
-  TagRegistry tags_;
-  // MQTT sources intern template names at run time; handed to storage and the MQTT source as
-  // their signatures still ask (a std::mutex, until TagRegistry owns its lock).
-  std::mutex tags_mu_;
+  TagRegistry tags_;  // thread-safe: MQTT sources intern template names at run time
   BoundedQueue<Sample> ingest_;
   BoundedQueue<Sample> to_storage_;
   Timestamp started_{};
@@ -114,7 +111,7 @@ Status Pipeline::Impl::Init() {
   stage_ = std::make_unique<ScoringStage>(config_, tags_, *storage_, std::move(scoring));
   EDGE_RETURN_IF_ERROR(CreateModelSync());
   EDGE_RETURN_IF_ERROR(stage_->Init(sync_.get()));
-  EDGE_ASSIGN_OR_RETURN(writer_, storage_->CreateWriter(tags_, to_storage_, {}, clock_, &tags_mu_));
+  EDGE_ASSIGN_OR_RETURN(writer_, storage_->CreateWriter(tags_, to_storage_, {}, clock_));
   EDGE_RETURN_IF_ERROR(CreateSources());
   return CreateUpstream();
 }
@@ -136,8 +133,7 @@ Status Pipeline::Impl::CreateSources() {
   if (config_.mqtt_sources.empty()) return Status::Ok();
   drivers::MqttSource::Options options;
   options.clock = &clock_;
-  EDGE_ASSIGN_OR_RETURN(mqtt_, drivers::MqttSource::Create(config_.mqtt_sources, tags_, tags_mu_,
-                                                            ingest_, options));
+  EDGE_ASSIGN_OR_RETURN(mqtt_, drivers::MqttSource::Create(config_.mqtt_sources, tags_, ingest_, options));
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -12,8 +13,12 @@
 namespace edge::agent {
 namespace {
 
-volatile std::sig_atomic_t g_stop_requested = 0;
-volatile std::sig_atomic_t g_reload_requested = 0;
+// Atomic, not volatile sig_atomic_t: the handler may run on any thread (the pipeline's threads do
+// not block these signals), and only a lock-free atomic is both async-signal-safe and ordered
+// between threads (ThreadSanitizer reported the volatile flags as a data race).
+std::atomic<int> g_stop_requested{0};
+std::atomic<int> g_reload_requested{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 int g_wake_pipe[2] = {-1, -1};
 
 extern "C" void OnSignal(int signo) {
@@ -66,8 +71,7 @@ SignalEvent SignalWatcher::Wait(std::chrono::milliseconds timeout) {
     }
   }
   if (g_stop_requested) return SignalEvent::kStop;
-  if (g_reload_requested) {
-    g_reload_requested = 0;
+  if (g_reload_requested.exchange(0) != 0) {
     return SignalEvent::kReload;
   }
   return SignalEvent::kNone;

@@ -28,7 +28,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -190,12 +189,11 @@ Result Run(const edge::testing::MosquittoBroker& broker, int qos, int n, bool ba
   cfg.timestamp_field = "/ts";
   cfg.tags = {{"{1}.rms", "/rms", {}}, {"{1}.peak", "/peak", {}}, {"{1}.temp", "/temp", {}}};
   TagRegistry registry;
-  std::mutex registry_mu;
   BoundedQueue<Sample> queue(kQueueCapacity);
   edge::drivers::MqttSource::Options options;
   options.clean_session = !backlog;
   const auto make_source = [&] {
-    auto source = edge::drivers::MqttSource::Create({cfg}, registry, registry_mu, queue, options);
+    auto source = edge::drivers::MqttSource::Create({cfg}, registry, queue, options);
     if (!source.ok()) {
       std::fprintf(stderr, "mqtt_bench: %s\n", source.status().ToString().c_str());
       std::exit(1);

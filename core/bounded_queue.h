@@ -1,5 +1,7 @@
-// BoundedQueue<T>: the ingest queue between the sources (Modbus poll threads, MQTT callbacks)
-// and the storage writer (DESIGN §3), and any other stage-to-stage hand-off.
+// BoundedQueue<T>: a bounded hand-off between pipeline stages (DESIGN §3). The daemon has two:
+// the ingest queue, from the sources (Modbus poll threads, MQTT callbacks) to the scoring thread,
+// which routes each sample to the models and forwards the batch to the storage queue, from which
+// the storage writer (storage/sample_writer.h) takes it.
 //
 // What is dropped, and why: when the queue is full the NEWEST items are dropped (the push is
 // refused), never the producer blocked. A producer is a poll thread with a fixed cadence or a
@@ -11,8 +13,8 @@
 // Memory: one ring of `capacity` items allocated in the constructor; pushes and pops never
 // allocate (PopBatch appends to the caller's vector: reserve it once and clear() between calls).
 //
-// Consumers take items in batches (one lock per batch), which is what makes one SQLite
-// transaction per batch natural for the writer.
+// Consumers take items in batches, one lock per batch, so the cost of the lock is shared by
+// many samples; the writer gathers the batches of one commit interval into one transaction.
 //
 // Thread-safety: all methods are safe from any number of producer and consumer threads; one
 // mutex (mu_) guards all state, one condition variable wakes consumers. Producers never wait.
@@ -20,15 +22,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
-#include <mutex>
 #include <span>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 
 namespace edge {
 
@@ -50,17 +52,19 @@ class BoundedQueue {
   using Stats = QueueStats;
 
   // REQUIRES: capacity > 0.
-  explicit BoundedQueue(size_t capacity) : ring_(capacity) { EDGE_CHECK(capacity > 0); }
+  explicit BoundedQueue(size_t capacity) : capacity_(capacity), ring_(capacity) {
+    EDGE_CHECK(capacity > 0);
+  }
 
   BoundedQueue(const BoundedQueue&) = delete;
   BoundedQueue& operator=(const BoundedQueue&) = delete;
 
   // Appends `item` unless the queue is full or closed; then drops it (counted) and returns false.
-  bool TryPush(const T& item) {
+  bool TryPush(const T& item) EXCLUDES(mu_) {
     bool wake;
     {
-      std::lock_guard lock(mu_);
-      if (closed_ || size_ == ring_.size()) {
+      MutexLock lock(&mu_);
+      if (closed_ || size_ == capacity_) {
         ++dropped_;
         return false;
       }
@@ -71,27 +75,27 @@ class BoundedQueue {
       high_water_ = std::max(high_water_, size_);
       wake = waiting_consumers_ > 0;
     }
-    if (wake) not_empty_.notify_one();
+    if (wake) not_empty_.NotifyOne();
     return true;
   }
 
   // Appends as many of `items` as fit, in order, under one lock; the rest are dropped and
   // counted. Returns how many were appended (0 once closed).
-  size_t PushBatch(std::span<const T> items) {
+  size_t PushBatch(std::span<const T> items) EXCLUDES(mu_) {
     if (items.empty()) return 0;
     size_t n;
     bool wake_all;
     bool wake_one;
     {
-      std::lock_guard lock(mu_);
-      n = closed_ ? 0 : std::min(items.size(), ring_.size() - size_);
+      MutexLock lock(&mu_);
+      n = closed_ ? 0 : std::min(items.size(), capacity_ - size_);
       dropped_ += items.size() - n;
       if (n == 0) return 0;
       // The free space may wrap around the end of the ring: copy in at most two runs.
-      const size_t first = std::min(n, ring_.size() - tail_);
+      const size_t first = std::min(n, capacity_ - tail_);
       std::copy_n(items.begin(), first, ring_.begin() + static_cast<std::ptrdiff_t>(tail_));
       std::copy_n(items.begin() + static_cast<std::ptrdiff_t>(first), n - first, ring_.begin());
-      tail_ = (tail_ + n) % ring_.size();
+      tail_ = (tail_ + n) % capacity_;
       size_ += n;
       pushed_ += n;
       high_water_ = std::max(high_water_, size_);
@@ -99,9 +103,9 @@ class BoundedQueue {
       wake_one = waiting_consumers_ > 0;
     }
     if (wake_all) {
-      not_empty_.notify_all();
+      not_empty_.NotifyAll();
     } else if (wake_one) {
-      not_empty_.notify_one();
+      not_empty_.NotifyOne();
     }
     return n;
   }
@@ -109,30 +113,34 @@ class BoundedQueue {
   // Appends up to `max_items` of the oldest items to `out` and returns how many. If the queue is
   // empty, waits up to `wait` for the first item (zero or negative: does not wait); returns 0 on
   // timeout. Once closed, still hands out what is left, then returns 0 at once.
-  size_t PopBatch(std::vector<T>& out, size_t max_items, std::chrono::nanoseconds wait) {
+  size_t PopBatch(std::vector<T>& out, size_t max_items, std::chrono::nanoseconds wait)
+      EXCLUDES(mu_) {
     if (max_items == 0) return 0;
-    std::unique_lock lock(mu_);
+    MutexLock lock(&mu_);
     if (size_ == 0 && !closed_ && wait > std::chrono::nanoseconds::zero()) {
       ++waiting_consumers_;
-      const auto ready = [this] { return size_ > 0 || closed_; };
       const auto now = std::chrono::steady_clock::now();
       if (wait >= std::chrono::steady_clock::time_point::max() - now) {
-        not_empty_.wait(lock, ready);  // "forever"; avoids overflowing the deadline
+        // "Forever"; avoids overflowing the deadline.
+        while (size_ == 0 && !closed_) not_empty_.Wait(&mu_);
       } else {
-        not_empty_.wait_until(lock, now + wait, ready);
+        const auto deadline = now + wait;
+        while (size_ == 0 && !closed_) {
+          if (!not_empty_.WaitUntil(&mu_, deadline)) break;
+        }
       }
       --waiting_consumers_;
     }
     const size_t n = std::min(max_items, size_);
     if (n == 0) return 0;
     // The items may wrap around the end of the ring: move out at most two runs.
-    const size_t first = std::min(n, ring_.size() - head_);
+    const size_t first = std::min(n, capacity_ - head_);
     const auto head = ring_.begin() + static_cast<std::ptrdiff_t>(head_);
     out.insert(out.end(), std::make_move_iterator(head),
                std::make_move_iterator(head + static_cast<std::ptrdiff_t>(first)));
     out.insert(out.end(), std::make_move_iterator(ring_.begin()),
                std::make_move_iterator(ring_.begin() + static_cast<std::ptrdiff_t>(n - first)));
-    head_ = (head_ + n) % ring_.size();
+    head_ = (head_ + n) % capacity_;
     size_ -= n;
     popped_ += n;
     return n;
@@ -140,44 +148,44 @@ class BoundedQueue {
 
   // Refuses further pushes (counted as dropped) and wakes every waiting consumer. Items already
   // queued can still be popped, so a consumer drains the queue and then sees 0. Idempotent.
-  void Close() {
+  void Close() EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       closed_ = true;
     }
-    not_empty_.notify_all();
+    not_empty_.NotifyAll();
   }
 
-  bool closed() const {
-    std::lock_guard lock(mu_);
+  bool closed() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     return closed_;
   }
 
-  Stats GetStats() const {
-    std::lock_guard lock(mu_);
-    return Stats{pushed_, popped_, dropped_, size_, high_water_, ring_.size()};
+  Stats GetStats() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return Stats{pushed_, popped_, dropped_, size_, high_water_, capacity_};
   }
 
-  size_t capacity() const { return ring_.size(); }  // fixed at construction; no lock needed
+  size_t capacity() const { return capacity_; }  // fixed at construction; no lock needed
 
  private:
-  size_t Next(size_t i) const { return i + 1 == ring_.size() ? 0 : i + 1; }
+  size_t Next(size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }
 
-  mutable std::mutex mu_;
-  std::condition_variable not_empty_;  // signalled when items arrive or on Close()
+  const size_t capacity_;  // ring_.size(), which never changes
+  mutable Mutex mu_;
+  CondVar not_empty_;  // signalled when items arrive or on Close()
 
-  // The ring's slots are guarded by mu_; its size never changes after construction.
-  std::vector<T> ring_;
-  size_t head_ = 0;               // guarded by mu_: index of the oldest item
-  size_t tail_ = 0;               // guarded by mu_: index of the next free slot
-  size_t size_ = 0;               // guarded by mu_
-  bool closed_ = false;           // guarded by mu_
-  size_t waiting_consumers_ = 0;  // guarded by mu_: consumers blocked in PopBatch
+  std::vector<T> ring_ GUARDED_BY(mu_);
+  size_t head_ GUARDED_BY(mu_) = 0;  // index of the oldest item
+  size_t tail_ GUARDED_BY(mu_) = 0;  // index of the next free slot
+  size_t size_ GUARDED_BY(mu_) = 0;
+  bool closed_ GUARDED_BY(mu_) = false;
+  size_t waiting_consumers_ GUARDED_BY(mu_) = 0;  // consumers blocked in PopBatch
 
-  uint64_t pushed_ = 0;    // guarded by mu_
-  uint64_t popped_ = 0;    // guarded by mu_
-  uint64_t dropped_ = 0;   // guarded by mu_
-  size_t high_water_ = 0;  // guarded by mu_
+  uint64_t pushed_ GUARDED_BY(mu_) = 0;
+  uint64_t popped_ GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ GUARDED_BY(mu_) = 0;
+  size_t high_water_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace edge

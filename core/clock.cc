@@ -31,12 +31,12 @@ FakeClock::FakeClock(Timestamp wall_start)
     : wall_(wall_start), steady_(std::chrono::steady_clock::time_point{std::chrono::hours{1}}) {}
 
 Timestamp FakeClock::Now() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return wall_;
 }
 
 std::chrono::steady_clock::time_point FakeClock::SteadyNow() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return steady_;
 }
 
@@ -46,13 +46,13 @@ bool FakeClock::SleepUntil(std::chrono::steady_clock::time_point deadline,
   // thread, if the stop is already requested. Destroyed after mu_ is released (declaration
   // order), since its destructor waits for a callback running in another thread.
   std::stop_callback wake_on_stop(stop.token(), [this] {
-    { std::lock_guard lock(mu_); }
-    cv_.notify_all();
+    { MutexLock lock(&mu_); }
+    cv_.NotifyAll();
   });
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   ++sleepers_;
-  cv_.notify_all();  // for WaitForSleepers
-  cv_.wait(lock, [&] { return stop.requested() || steady_ >= deadline; });
+  cv_.NotifyAll();  // for WaitForSleepers
+  while (!stop.requested() && steady_ < deadline) cv_.Wait(&mu_);
   --sleepers_;
   return stop.requested();
 }
@@ -60,26 +60,30 @@ bool FakeClock::SleepUntil(std::chrono::steady_clock::time_point deadline,
 void FakeClock::Advance(std::chrono::microseconds d) {
   EDGE_CHECK(d >= std::chrono::microseconds::zero());
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     wall_ += d;
     steady_ += d;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void FakeClock::SetWallTime(Timestamp t) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   wall_ = t;
 }
 
 size_t FakeClock::sleepers() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return sleepers_;
 }
 
 bool FakeClock::WaitForSleepers(size_t n, std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return sleepers_ >= n; });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(&mu_);
+  while (sleepers_ < n) {
+    if (!cv_.WaitUntil(&mu_, deadline)) return sleepers_ >= n;
+  }
+  return true;
 }
 
 }  // namespace edge

@@ -17,12 +17,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
 
+#include "core/mutex.h"
 #include "core/sample.h"
 #include "core/stop_signal.h"
+#include "core/thread_annotations.h"
 
 namespace edge {
 
@@ -60,33 +60,33 @@ class FakeClock final : public Clock {
   FakeClock();
   explicit FakeClock(Timestamp wall_start);
 
-  Timestamp Now() const override;
-  std::chrono::steady_clock::time_point SteadyNow() const override;
+  Timestamp Now() const override EXCLUDES(mu_);
+  std::chrono::steady_clock::time_point SteadyNow() const override EXCLUDES(mu_);
   bool SleepUntil(std::chrono::steady_clock::time_point deadline,
-                  const StopSignal& stop) const override;
+                  const StopSignal& stop) const override EXCLUDES(mu_);
 
   // Moves wall and steady time forward by `d` and wakes the sleepers whose deadline it reaches.
   // REQUIRES: d >= 0 (steady time never goes back).
-  void Advance(std::chrono::microseconds d);
+  void Advance(std::chrono::microseconds d) EXCLUDES(mu_);
 
   // Sets the wall time only, as an NTP step would; steady time is untouched.
-  void SetWallTime(Timestamp t);
+  void SetWallTime(Timestamp t) EXCLUDES(mu_);
 
   // Threads blocked in SleepUntil now.
-  size_t sleepers() const;
+  size_t sleepers() const EXCLUDES(mu_);
 
   // Blocks (in real time, up to `timeout`) until at least `n` threads sleep in SleepUntil. Lets a
   // test Advance() only once the thread under test has reached its sleep, without real sleeps.
   // Returns false on timeout.
-  bool WaitForSleepers(size_t n, std::chrono::milliseconds timeout) const;
+  bool WaitForSleepers(size_t n, std::chrono::milliseconds timeout) const EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // Signalled when time advances, a stop is requested, or sleepers_ changes.
-  mutable std::condition_variable cv_;
-  Timestamp wall_;                                // guarded by mu_
-  std::chrono::steady_clock::time_point steady_;  // guarded by mu_
-  mutable size_t sleepers_ = 0;                   // guarded by mu_
+  mutable CondVar cv_;
+  Timestamp wall_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point steady_ GUARDED_BY(mu_);
+  mutable size_t sleepers_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace edge

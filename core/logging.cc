@@ -11,8 +11,10 @@
 #include <charconv>
 #include <cstdlib>
 #include <map>
-#include <mutex>
 #include <vector>
+
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 
 namespace edge {
 namespace {
@@ -70,10 +72,10 @@ std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
 // The process-wide logging state. Every logger writes to `hub`, a dist_sink whose one target
 // InitLogging swaps under the dist_sink's own lock, so loggers never see a half-changed sink.
 struct LoggingState {
-  std::mutex mu;
-  std::shared_ptr<spdlog::sinks::dist_sink_mt> hub;
-  spdlog::level::level_enum level = spdlog::level::info;                        // guarded by mu
-  std::map<std::string, std::shared_ptr<spdlog::logger>, std::less<>> loggers;  // guarded by mu
+  Mutex mu;
+  const std::shared_ptr<spdlog::sinks::dist_sink_mt> hub;  // set once; has its own lock
+  spdlog::level::level_enum level GUARDED_BY(mu) = spdlog::level::info;
+  std::map<std::string, std::shared_ptr<spdlog::logger>, std::less<>> loggers GUARDED_BY(mu);
 
   LoggingState() : hub(std::make_shared<spdlog::sinks::dist_sink_mt>()) {
     auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
@@ -88,7 +90,8 @@ LoggingState& State() {
   return *state;
 }
 
-std::shared_ptr<spdlog::logger> GetLoggerLocked(LoggingState& s, std::string_view module) {
+std::shared_ptr<spdlog::logger> GetLoggerLocked(LoggingState& s, std::string_view module)
+    REQUIRES(s.mu) {
   if (auto it = s.loggers.find(module); it != s.loggers.end()) return it->second;
   auto logger = std::make_shared<spdlog::logger>(std::string(module), s.hub);
   logger->set_level(s.level);
@@ -119,7 +122,7 @@ Status InitLogging(const LogOptions& options) {
   sink->set_formatter(MakeFormatter(options.format));
 
   LoggingState& s = State();
-  std::lock_guard lock(s.mu);
+  MutexLock lock(&s.mu);
   s.hub->set_sinks({std::move(sink)});
   s.level = level;
   for (auto& [name, logger] : s.loggers) logger->set_level(level);
@@ -129,7 +132,7 @@ Status InitLogging(const LogOptions& options) {
 
 std::shared_ptr<spdlog::logger> GetLogger(std::string_view module) {
   LoggingState& s = State();
-  std::lock_guard lock(s.mu);
+  MutexLock lock(&s.mu);
   return GetLoggerLocked(s, module);
 }
 

@@ -17,7 +17,7 @@ RateLimitedLog::RateLimitedLog(std::shared_ptr<spdlog::logger> logger, uint32_t 
 RateLimitedLog::Admission RateLimitedLog::Admit(std::string_view key,
                                                 spdlog::level::level_enum level) {
   const auto now = clock_.SteadyNow();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = keys_.find(key);
   if (it == keys_.end()) {
     it = keys_.emplace(std::string(key), KeyState{now, 0, 0, level}).first;
@@ -45,7 +45,7 @@ void RateLimitedLog::Flush() {
   };
   std::vector<Pending> pending;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& [key, state] : keys_) {
       if (state.suppressed == 0) continue;
       pending.push_back({key, state.suppressed, state.last_level});
@@ -58,7 +58,7 @@ void RateLimitedLog::Flush() {
 }
 
 uint64_t RateLimitedLog::pending_suppressed(std::string_view key) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = keys_.find(key);
   return it == keys_.end() ? 0 : it->second.suppressed;
 }

@@ -13,7 +13,8 @@
 // suppressed one does not format at all.
 //
 // Thread-safety: all methods are safe from any thread; one instance can serve all threads of a
-// driver. The counts are guarded by one mutex (mu_); logging happens outside it.
+// driver. The counts are guarded by one mutex (mu_); logging happens outside it, so a slow sink
+// never holds up another thread's count.
 #pragma once
 
 #include <fmt/format.h>
@@ -24,13 +25,14 @@
 #include <functional>
 #include <iterator>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
 #include "core/clock.h"
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 
 namespace edge {
 
@@ -70,10 +72,10 @@ class RateLimitedLog {
 
   // For every key with suppressed messages not yet reported, logs
   // "<key>: suppressed K similar messages" at the level of the last one and resets the count.
-  void Flush();
+  void Flush() EXCLUDES(mu_);
 
   // Messages suppressed and not yet reported, for `key` (0 for an unknown key).
-  uint64_t pending_suppressed(std::string_view key) const;
+  uint64_t pending_suppressed(std::string_view key) const EXCLUDES(mu_);
 
  private:
   struct Admission {
@@ -92,15 +94,15 @@ class RateLimitedLog {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
-  Admission Admit(std::string_view key, spdlog::level::level_enum level);
+  Admission Admit(std::string_view key, spdlog::level::level_enum level) EXCLUDES(mu_);
 
   const std::shared_ptr<spdlog::logger> logger_;
   const uint32_t burst_;
   const std::chrono::steady_clock::duration interval_;
   const Clock& clock_;
 
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, KeyState, KeyHash, std::equal_to<>> keys_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, KeyState, KeyHash, std::equal_to<>> keys_ GUARDED_BY(mu_);
 };
 
 }  // namespace edge

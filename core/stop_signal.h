@@ -12,9 +12,10 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <stop_token>
+
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 
 namespace edge {
 
@@ -26,21 +27,23 @@ class StopSignal {
 
   // Raises the flag, wakes every WaitUntil/WaitFor, and runs the registered stop callbacks (in
   // this thread, before returning).
-  void Request();
+  void Request() EXCLUDES(mu_);
 
   bool requested() const { return source_.stop_requested(); }
 
   // Blocks until `deadline` or until a stop is requested, whichever comes first. Returns true
   // if a stop was requested (also when it already was on entry), false at the deadline.
-  bool WaitUntil(std::chrono::steady_clock::time_point deadline) const;
-  bool WaitFor(std::chrono::steady_clock::duration timeout) const;
+  bool WaitUntil(std::chrono::steady_clock::time_point deadline) const EXCLUDES(mu_);
+  bool WaitFor(std::chrono::steady_clock::duration timeout) const EXCLUDES(mu_);
 
   std::stop_token token() const { return source_.get_token(); }
 
  private:
   std::stop_source source_;
-  mutable std::mutex mu_;               // pairs with cv_; the flag itself is in source_
-  mutable std::condition_variable cv_;  // signalled by Request()
+  // Guards no data (the flag is in source_, atomic): it pairs with cv_ so that a Request()
+  // cannot slip between a waiter's check of the flag and its wait.
+  mutable Mutex mu_;
+  mutable CondVar cv_;  // signalled by Request()
 };
 
 }  // namespace edge

@@ -1,11 +1,11 @@
 // DESIGN (threads): Start() starts one thread per ModbusPoller, i.e. per TCP endpoint or serial
 // bus. Each thread owns its poller outright (the modbus_t context, the device buffers, the
 // schedule); nothing else touches them while it runs, so the poll path takes no lock. What is
-// shared: the ingest queue (its own mutex), the TagRegistry (read-only), the poller's atomic
-// counters (read by stats()) and stop_. The threads sleep only in Clock::SleepUntil(deadline,
-// stop_), so Stop() -> stop_.Request() wakes them at once; a thread inside a Modbus request
-// finishes it first (bounded by the device timeout; libmodbus cannot be interrupted). Stop()
-// then joins every thread; the pollers close their connections when the source is destroyed.
+// shared: the ingest queue (its own lock), the poller's atomic counters (read by stats()) and
+// stop_. The threads sleep only in Clock::SleepUntil(deadline, stop_), so Stop() ->
+// stop_.Request() wakes them at once; a thread inside a Modbus request finishes it first (bounded
+// by the device timeout; libmodbus cannot be interrupted). Stop() then joins every thread; the
+// pollers close their connections when the source is destroyed.
 #include "drivers/modbus_source.h"
 
 #include <pthread.h>

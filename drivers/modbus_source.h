@@ -22,7 +22,7 @@
 // restarts at once (the slots lost while down are not counted as missed).
 //
 // Samples carry TagIds from the TagRegistry given at construction, which must already hold every
-// numeric tag's name (it is only read: the threads share it without locks).
+// numeric tag's name: the ids are looked up once, in Create; the poll threads never consult it.
 //
 // Watchdog: each thread beats a Heartbeat before every connect, poll and sleep, announcing how long
 // it may block (the longest request bound, or the sleep); Stuck() names a thread that has

@@ -9,19 +9,8 @@
 // flight then complete with Unavailable.
 #include "drivers/mqtt_connection.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <mqtt/async_client.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
-#include <poll.h>
 #include <pthread.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -31,6 +20,8 @@
 #include "config/value_syntax.h"
 #include "core/logging.h"
 #include "core/rate_limited_log.h"
+#include "drivers/tcp_nodelay.h"
+#include "drivers/tls_diagnosis.h"
 
 namespace edge::drivers {
 namespace {
@@ -84,163 +75,6 @@ Status CheckReadable(const std::string& key, const std::string& path) {
   return Status::Ok();
 }
 
-// A TCP connection to host:port within `timeout`, or -1.
-int ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return -1;
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(found);
-  return fd;
-}
-
-// The reason of the first error in OpenSSL's queue ("tlsv13 alert certificate required"), and
-// clears the queue.
-std::string TakeOpenSslReason() {
-  std::string reason;
-  while (const unsigned long e = ERR_get_error()) {
-    if (reason.empty()) {
-      const char* r = ERR_reason_error_string(e);
-      reason = r != nullptr ? r : "error " + std::to_string(e);
-    }
-  }
-  return reason;
-}
-
-// What the broker's TLS alert says about our client certificate, in words; "" if it is not
-// about it.
-std::string ClientCertificateAlert(const std::string& reason, bool have_cert) {
-  if (reason.find("certificate required") != std::string::npos ||
-      (!have_cert && reason.find("handshake failure") != std::string::npos)) {
-    return "the broker requires a client certificate: set tls.cert_file and tls.key_file";
-  }
-  if (reason.find("certificate expired") != std::string::npos) {
-    return "the broker refused our client certificate (tls.cert_file): it has expired";
-  }
-  if (reason.find("alert") != std::string::npos &&
-      reason.find("certificate") != std::string::npos) {
-    return "the broker refused our client certificate (tls.cert_file): " + reason;
-  }
-  return "";
-}
-
-// paho C 1.3.12 reports every failed TLS handshake as the same MQTTASYNC_FAILURE (its OpenSSL
-// error text goes to stderr only). To name the fault, the handshake is repeated here with OpenSSL
-// directly and the same settings (trust store, client certificate, host name check), and what
-// failed is put in words. "" when it cannot tell (then the caller keeps the generic advice).
-std::string DiagnoseTlsHandshake(const config::BrokerAddress& address,
-                                 const config::TlsConfig& tls) {
-  constexpr std::chrono::milliseconds kTimeout(3000);
-  ERR_clear_error();
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        &SSL_CTX_free);
-  if (!ctx) return "";
-  const bool ca_ok = tls.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1
-                                         : SSL_CTX_load_verify_locations(
-                                               ctx.get(), tls.ca_file.c_str(), nullptr) == 1;
-  if (!ca_ok) return "tls.ca_file " + tls.ca_file + " holds no usable CA certificate";
-  if (!tls.cert_file.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert_file.c_str()) != 1) {
-      return "tls.cert_file " + tls.cert_file + " is not a usable certificate (" +
-             TakeOpenSslReason() + ")";
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx.get()) != 1) {
-      TakeOpenSslReason();  // its text may quote the file: not logged
-      return "tls.key_file " + tls.key_file + " is not the private key of tls.cert_file";
-    }
-  }
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
-  const int fd = ConnectTcp(address.host, address.port, kTimeout);
-  if (fd < 0) return "";
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
-  if (!ssl) {
-    close(fd);
-    return "";
-  }
-  SSL_set_fd(ssl.get(), fd);
-  in6_addr ip{};
-  const bool is_ip = inet_pton(AF_INET, address.host.c_str(), &ip) == 1 ||
-                     inet_pton(AF_INET6, address.host.c_str(), &ip) == 1;
-  if (!is_ip) {  // SNI, as paho sends it (SSL_set_tlsext_host_name is a macro with a C cast)
-    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-             const_cast<char*>(address.host.c_str()));
-  }
-  if (tls.verify_hostname) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
-    if (is_ip) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, address.host.c_str());
-    } else {
-      X509_VERIFY_PARAM_set1_host(param, address.host.c_str(), 0);
-    }
-  }
-  std::string diagnosis;
-  if (SSL_connect(ssl.get()) != 1) {
-    const long verify = SSL_get_verify_result(ssl.get());
-    const std::string reason = TakeOpenSslReason();
-    switch (verify) {
-      case X509_V_OK:
-        diagnosis = ClientCertificateAlert(reason, !tls.cert_file.empty());
-        if (diagnosis.empty() && !reason.empty()) diagnosis = "TLS handshake failed: " + reason;
-        break;
-      case X509_V_ERR_CERT_HAS_EXPIRED:
-        diagnosis = "the broker's certificate has expired";
-        break;
-      case X509_V_ERR_CERT_NOT_YET_VALID:
-        diagnosis = "the broker's certificate is not valid yet (check this PC's clock)";
-        break;
-      case X509_V_ERR_HOSTNAME_MISMATCH:
-      case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        diagnosis = "the broker's certificate is not for host name " + address.host +
-                    " (use the name the certificate gives in the broker URI)";
-        break;
-      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-      case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-      case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        diagnosis = "the broker's certificate is not signed by a CA in " +
-                    (tls.ca_file.empty() ? std::string("the system CA store")
-                                         : "tls.ca_file " + tls.ca_file) +
-                    " (" + X509_verify_cert_error_string(verify) +
-                    "); check that tls.ca_file holds the CA that signed the broker's certificate";
-        break;
-      default:
-        diagnosis = std::string("the broker's certificate failed verification: ") +
-                    X509_verify_cert_error_string(verify);
-    }
-  } else {
-    // TLS 1.3: the broker checks our certificate after our side of the handshake is done and
-    // answers a bad one with an alert; wait briefly for it (a good broker sends nothing until
-    // it gets CONNECT).
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 1000) > 0) {
-      char byte;
-      if (SSL_read(ssl.get(), &byte, 1) <= 0) {
-        diagnosis = ClientCertificateAlert(TakeOpenSslReason(), !tls.cert_file.empty());
-      }
-    }
-  }
-  ERR_clear_error();
-  close(fd);
-  return diagnosis;
-}
-
 }  // namespace
 
 std::string_view MqttConnectionStateName(MqttConnectionState s) {
@@ -266,43 +100,6 @@ std::string MqttLibraryVersions() {
   const uint32_t v = mqtt::VERSION;
   return "paho-mqtt-cpp " + std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 0xff) + "." +
          std::to_string((v >> 8) & 0xff) + ", paho C " + c_version;
-}
-
-bool SetNoDelayOnSocketsToPort(uint16_t port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return false;
-  bool found = false;
-  bool all = true;
-  while (const dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd_long = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0') continue;
-    const int fd = static_cast<int>(fd_long);
-    if (fd == dirfd(dir)) continue;
-    int type = 0;
-    socklen_t len = sizeof(type);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
-    sockaddr_storage peer{};
-    socklen_t peer_len = sizeof(peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
-    uint16_t peer_port = 0;
-    if (peer.ss_family == AF_INET) {
-      peer_port = ntohs(reinterpret_cast<const sockaddr_in*>(&peer)->sin_port);
-    } else if (peer.ss_family == AF_INET6) {
-      peer_port = ntohs(reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_port);
-    } else {
-      continue;
-    }
-    if (peer_port != port) continue;
-    found = true;
-    int on = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0) all = false;
-    int now = 0;
-    socklen_t now_len = sizeof(now);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &now, &now_len) != 0 || now == 0) all = false;
-  }
-  closedir(dir);
-  return found && all;
 }
 
 class MqttConnection::Impl {
@@ -414,11 +211,11 @@ StatusOr<std::unique_ptr<MqttConnection>> MqttConnection::Create(const config::B
   MqttConnection* self = c.get();
   c->impl_->client->set_connection_lost_handler([self](const std::string& cause) {
     {
-      std::lock_guard lock(self->state_mu_);
+      MutexLock lock(&self->state_mu_);
       self->lost_ = true;
       self->lost_cause_ = cause;
     }
-    self->state_cv_.notify_all();
+    self->state_cv_.NotifyAll();
   });
   c->impl_->client->set_message_callback([self](mqtt::const_message_ptr msg) {
     self->messages_received_.fetch_add(1, std::memory_order_relaxed);
@@ -441,14 +238,13 @@ MqttConnection::~MqttConnection() {
     impl_->client.reset();
   }
   // paho can no longer call back: complete what is still in flight.
-  std::vector<PublishListener*> left;
+  std::vector<std::unique_ptr<PublishListener>> left;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     left.swap(in_flight_);
   }
-  for (PublishListener* l : left) {
+  for (const std::unique_ptr<PublishListener>& l : left) {
     l->Complete(Status::Unavailable(options_.name + ": connection closed before delivery"));
-    delete l;
   }
 }
 
@@ -473,31 +269,36 @@ Status MqttConnection::Start() {
 void MqttConnection::Stop() {
   stop_.Request();
   {
-    std::lock_guard lock(state_mu_);  // so the thread cannot miss the wake-up
+    MutexLock lock(&state_mu_);  // so the thread cannot miss the wake-up
   }
-  state_cv_.notify_all();
+  state_cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
   if (started_) SetState(MqttConnectionState::kStopped);
 }
 
 void MqttConnection::SetState(MqttConnectionState s) {
   {
-    std::lock_guard lock(state_mu_);
+    MutexLock lock(&state_mu_);
     state_.store(s);
   }
-  state_cv_.notify_all();
+  state_cv_.NotifyAll();
 }
 
 bool MqttConnection::WaitConnected(std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(state_mu_);
-  return state_cv_.wait_for(lock, timeout,
-                            [this] { return state_.load() == MqttConnectionState::kConnected; });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(&state_mu_);
+  while (state_.load() != MqttConnectionState::kConnected) {
+    if (!state_cv_.WaitUntil(&state_mu_, deadline)) {
+      return state_.load() == MqttConnectionState::kConnected;
+    }
+  }
+  return true;
 }
 
 Status MqttConnection::ConnectOnce(std::string* tls_diagnosis) {
   mqtt::async_client& client = *impl_->client;
   {
-    std::lock_guard lock(state_mu_);
+    MutexLock lock(&state_mu_);
     lost_ = false;
     lost_cause_.clear();
   }
@@ -557,7 +358,7 @@ void MqttConnection::Run() {
       connect_failures_.fetch_add(1, std::memory_order_relaxed);
       ++failed_in_a_row;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(&mu_);
         last_error_ = s.message();
       }
       limited.Warn(connect_key, "{}: connect to {} failed: {}; retrying with back-off up to {} ms",
@@ -589,14 +390,14 @@ void MqttConnection::Run() {
 
     std::string cause;
     {
-      std::unique_lock lock(state_mu_);
-      state_cv_.wait(lock, [this] { return lost_ || stop_.requested(); });
+      MutexLock lock(&state_mu_);
+      while (!lost_ && !stop_.requested()) state_cv_.Wait(&state_mu_);
       if (!lost_) break;  // stop requested while connected
       cause = lost_cause_;
     }
     connection_losses_.fetch_add(1, std::memory_order_relaxed);
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       last_error_ = "connection lost" + (cause.empty() ? std::string() : ": " + cause);
     }
     log->warn("{}: connection to {} lost{}; reconnecting", options_.name, uri_,
@@ -619,21 +420,20 @@ Status MqttConnection::Publish(std::string_view topic, std::string_view payload,
     publish_failures_.fetch_add(1, std::memory_order_relaxed);
     return Status::Unavailable(options_.name + ": not connected to " + uri_);
   }
-  auto* listener = new PublishListener(*this, std::move(done));
+  // in_flight_ owns the listener until paho completes it (FinishPublish) or the destructor does.
+  auto owned = std::make_unique<PublishListener>(*this, std::move(done));
+  PublishListener* listener = owned.get();
   {
-    std::lock_guard lock(mu_);
-    in_flight_.push_back(listener);
+    MutexLock lock(&mu_);
+    in_flight_.push_back(std::move(owned));
   }
   try {
     mqtt::message_ptr msg =
         mqtt::make_message(std::string(topic), payload.data(), payload.size(), qos, retained);
     impl_->client->publish(msg, nullptr, *listener);
   } catch (const mqtt::exception& e) {
-    {
-      std::lock_guard lock(mu_);
-      in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), listener));
-    }
-    delete listener;
+    // paho refused it at once: it will not call the listener, which goes now.
+    (void)TakeInFlight(listener);
     publish_failures_.fetch_add(1, std::memory_order_relaxed);
     return Status::Unavailable(options_.name + ": publish to " + std::string(topic) +
                                " refused: " + DescribeException(e));
@@ -642,17 +442,25 @@ Status MqttConnection::Publish(std::string_view topic, std::string_view payload,
   return Status::Ok();
 }
 
+std::unique_ptr<MqttConnection::PublishListener> MqttConnection::TakeInFlight(
+    PublishListener* listener) {
+  MutexLock lock(&mu_);
+  const auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
+                               [listener](const auto& l) { return l.get() == listener; });
+  if (it == in_flight_.end()) return nullptr;
+  std::unique_ptr<PublishListener> taken = std::move(*it);
+  *it = std::move(in_flight_.back());
+  in_flight_.pop_back();
+  return taken;
+}
+
 void MqttConnection::FinishPublish(PublishListener* listener, const Status& result) {
-  {
-    std::lock_guard lock(mu_);
-    const auto it = std::find(in_flight_.begin(), in_flight_.end(), listener);
-    if (it == in_flight_.end()) return;  // already completed by the destructor
-    *it = in_flight_.back();
-    in_flight_.pop_back();
-  }
+  const std::unique_ptr<PublishListener> taken = TakeInFlight(listener);
+  if (taken == nullptr) return;  // already completed by the destructor
   (result.ok() ? publish_acks_ : publish_failures_).fetch_add(1, std::memory_order_relaxed);
-  listener->Complete(result);
-  delete listener;
+  // Destroyed on return, inside paho's call to it: paho does not touch a listener after calling
+  // on_success / on_failure.
+  taken->Complete(result);
 }
 
 MqttConnectionStats MqttConnection::stats() const {
@@ -667,7 +475,7 @@ MqttConnectionStats MqttConnection::stats() const {
   s.publish_acks = publish_acks_.load();
   s.publish_failures = publish_failures_.load();
   s.tcp_nodelay = tcp_nodelay_.load();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   s.last_error = last_error_;
   return s;
 }

@@ -12,16 +12,14 @@
 //    unacknowledged publishes after a reconnect.
 //  - credentials from `password_file`, TLS with CA / client certificate / key and host name
 //    verification, keepalive, a Last Will.
-//  - TCP_NODELAY on the broker connection. paho C 1.3.12 never sets it (Socket_new in its
-//    Socket.c creates the socket, makes it non-blocking and connects; no setsockopt), and it
-//    has no hook to reach the socket. After every connect the connection thread therefore finds
-//    the process's TCP sockets whose peer is the broker's port in /proc/self/fd and sets
-//    TCP_NODELAY on them (stats().tcp_nodelay says whether it holds).
+//  - TCP_NODELAY on the broker connection, which paho never sets: after every connect the
+//    connection thread sets it through drivers/tcp_nodelay.h, which says why and how
+//    (stats().tcp_nodelay says whether it holds).
 //  - counters and a state for /metrics, and connect failures logged at a limited rate with the
 //    reason spelled out ("bad user name or password"; for a failed TLS handshake, which paho
 //    reports without a reason, the fault found by repeating the handshake with OpenSSL: the
 //    broker's certificate expired / not for this host name / not signed by tls.ca_file, the
-//    broker requires or refused our client certificate).
+//    broker requires or refused our client certificate: drivers/tls_diagnosis.h).
 //
 // Callbacks: the message handler and publish completions run on paho's callback thread; they
 // must not block for long (a slow handler stalls every message of this connection).
@@ -32,11 +30,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,8 +41,10 @@
 
 #include "config/config.h"
 #include "config/value_syntax.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "core/stop_signal.h"
+#include "core/thread_annotations.h"
 
 namespace edge::drivers {
 
@@ -122,8 +120,8 @@ class MqttConnection {
                                bool retained, MqttPublishCallback done = nullptr);
 
   MqttConnectionState state() const { return state_.load(); }
-  bool WaitConnected(std::chrono::milliseconds timeout) const;
-  MqttConnectionStats stats() const;
+  bool WaitConnected(std::chrono::milliseconds timeout) const EXCLUDES(state_mu_);
+  MqttConnectionStats stats() const EXCLUDES(mu_);
   const std::string& uri() const { return uri_; }
   const std::string& name() const { return options_.name; }
 
@@ -133,11 +131,13 @@ class MqttConnection {
 
   MqttConnection(std::string uri, uint16_t port, Options options);
   void Run();
-  // `tls_diagnosis`: what a failed TLS handshake was found to be (DiagnoseTlsHandshake in the
-  // .cc), filled on the first such failure and reused while it is not empty.
+  // `tls_diagnosis`: what a failed TLS handshake was found to be (drivers/tls_diagnosis.h),
+  // filled on the first such failure and reused while it is not empty.
   [[nodiscard]] Status ConnectOnce(std::string* tls_diagnosis);
-  void SetState(MqttConnectionState s);
-  void FinishPublish(PublishListener* listener, const Status& result);
+  void SetState(MqttConnectionState s) EXCLUDES(state_mu_);
+  // Removes `listener` from in_flight_ and hands it over; null if it is no longer there.
+  std::unique_ptr<PublishListener> TakeInFlight(PublishListener* listener) EXCLUDES(mu_);
+  void FinishPublish(PublishListener* listener, const Status& result) EXCLUDES(mu_);
 
   const std::string uri_;
   const uint16_t port_;
@@ -154,14 +154,18 @@ class MqttConnection {
   bool started_ = false;
 
   std::atomic<MqttConnectionState> state_{MqttConnectionState::kStopped};
-  mutable std::mutex state_mu_;               // with state_cv_: WaitConnected, lost_
-  mutable std::condition_variable state_cv_;  // state changes, connection lost, stop
-  bool lost_ = false;                         // guarded by state_mu_
-  std::string lost_cause_;                    // guarded by state_mu_
+  // With state_cv_: WaitConnected and the connection thread wait for state_ / lost_ changes.
+  // state_ itself is atomic (read without the lock by state() and Publish) but is stored under
+  // state_mu_ so that a waiter cannot miss a change between its check and its wait.
+  mutable Mutex state_mu_;
+  mutable CondVar state_cv_;  // state changes, connection lost, stop
+  bool lost_ GUARDED_BY(state_mu_) = false;
+  std::string lost_cause_ GUARDED_BY(state_mu_);
 
-  mutable std::mutex mu_;
-  std::string last_error_;                   // guarded by mu_
-  std::vector<PublishListener*> in_flight_;  // guarded by mu_: owned; freed on completion
+  mutable Mutex mu_;
+  std::string last_error_ GUARDED_BY(mu_);
+  // Publishes paho has not completed yet; freed on completion.
+  std::vector<std::unique_ptr<PublishListener>> in_flight_ GUARDED_BY(mu_);
 
   std::atomic<uint64_t> connect_attempts_{0};
   std::atomic<uint64_t> connects_{0};
@@ -176,9 +180,5 @@ class MqttConnection {
 
 // "paho-mqtt-cpp 1.2.0, paho C 1.3.12": the linked libraries, for `edge-agent version`.
 std::string MqttLibraryVersions();
-
-// Sets TCP_NODELAY on every TCP socket of this process whose peer port is `port`; returns true
-// if at least one such socket was found and all of them now have it.
-bool SetNoDelayOnSocketsToPort(uint16_t port);
 
 }  // namespace edge::drivers

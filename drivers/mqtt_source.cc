@@ -2,7 +2,7 @@
 // (connect, subscribe, back-off) and paho runs a callback thread per client, on which
 // Subscription::OnMessage decodes and pushes samples. Everything OnMessage touches is owned by
 // that one callback thread (the decode buffers, the name cache) except the ingest queue (its
-// own mutex), the TagRegistry (registry_mu_, only when a new templated name appears) and the
+// own lock), the TagRegistry (its own lock, only when a new templated name appears) and the
 // atomic counters read by stats(). Stop() stops every connection, after which no callback runs.
 #include "drivers/mqtt_source.h"
 
@@ -18,8 +18,8 @@ class MqttSource::Subscription {
  public:
   Subscription(const config::MqttSource& config, MqttPayloadDecoder decoder,
                std::vector<MqttTagTemplate> templates, std::vector<TagId> fixed_ids,
-               TagRegistry& registry, std::mutex& registry_mu, BoundedQueue<Sample>& queue,
-               const Clock& clock, size_t max_dynamic_tags)
+               TagRegistry& registry, BoundedQueue<Sample>& queue, const Clock& clock,
+               size_t max_dynamic_tags)
       : name_(config.name),
         broker_(config.broker.uri),
         filter_(config.topic),
@@ -27,7 +27,6 @@ class MqttSource::Subscription {
         templates_(std::move(templates)),
         fixed_ids_(std::move(fixed_ids)),
         registry_(registry),
-        registry_mu_(registry_mu),
         queue_(queue),
         clock_(clock),
         max_dynamic_tags_(max_dynamic_tags),
@@ -118,11 +117,7 @@ class MqttSource::Subscription {
                     name_, topic, max_dynamic_tags_);
       return std::nullopt;
     }
-    TagId id;
-    {
-      std::lock_guard lock(registry_mu_);
-      id = registry_.Intern(name_buffer_);
-    }
+    const TagId id = registry_.Intern(name_buffer_);
     cache_.emplace(name_buffer_, id);
     return id;
   }
@@ -134,7 +129,6 @@ class MqttSource::Subscription {
   const std::vector<MqttTagTemplate> templates_;
   const std::vector<TagId> fixed_ids_;  // per tag; unused for templated names
   TagRegistry& registry_;
-  std::mutex& registry_mu_;
   BoundedQueue<Sample>& queue_;
   const Clock& clock_;
   const size_t max_dynamic_tags_;
@@ -163,7 +157,7 @@ class MqttSource::Subscription {
 MqttSource::~MqttSource() { Stop(); }
 
 StatusOr<std::unique_ptr<MqttSource>> MqttSource::Create(
-    const std::vector<config::MqttSource>& sources, TagRegistry& registry, std::mutex& registry_mu,
+    const std::vector<config::MqttSource>& sources, TagRegistry& registry,
     BoundedQueue<Sample>& queue, Options options) {
   const Clock& clock = options.clock != nullptr ? *options.clock : SystemClockInstance();
   std::unique_ptr<MqttSource> source(new MqttSource());
@@ -181,7 +175,6 @@ StatusOr<std::unique_ptr<MqttSource>> MqttSource::Create(
       if (!t.ok()) return Status::InvalidArgument(where + ": " + t.status().message());
       TagId id = 0;
       if (!t->has_placeholders()) {
-        std::lock_guard lock(registry_mu);
         const std::optional<TagId> found = registry.Find(tag.name);
         if (!found) {
           return Status::InvalidArgument(where + ": tag " + tag.name +
@@ -196,8 +189,8 @@ StatusOr<std::unique_ptr<MqttSource>> MqttSource::Create(
     if (!decoder.ok()) return Status::InvalidArgument(where + ": " + decoder.status().message());
 
     auto sub = std::make_unique<Subscription>(cfg, std::move(*decoder), std::move(templates),
-                                              std::move(fixed_ids), registry, registry_mu, queue,
-                                              clock, options.max_dynamic_tags);
+                                              std::move(fixed_ids), registry, queue, clock,
+                                              options.max_dynamic_tags);
     MqttConnection::Options co;
     co.name = where;
     co.clean_session = options.clean_session.value_or(cfg.qos == 0);

@@ -18,8 +18,9 @@
 // and kind, naming the topic and the fault. Queue refusals are counted as queue_drops.
 //
 // Tag ids: names without placeholders must already be in the registry (Create fails
-// otherwise). Names built from topic levels are interned into the registry at run time, under
-// `registry_mu`: whoever reads the registry while sources run must hold that mutex too.
+// otherwise). Names built from topic levels are interned into the registry (thread-safe) at run
+// time, the first time each appears on a connection; later messages find the id in a cache of
+// their own, so the registry's lock is not taken per message.
 // Each source interns at most Options::max_dynamic_tags distinct names; messages that would
 // need more are dropped and counted (tag_limit), so a publisher inventing topics cannot grow
 // memory without bound.
@@ -30,7 +31,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,14 +73,14 @@ class MqttSource {
   };
 
   // Validates every source (errors name the source and tag), reads password files, creates the
-  // clients; connects nothing. `registry`, `registry_mu` and `queue` must outlive the source.
+  // clients; connects nothing. `registry` and `queue` must outlive the source.
   [[nodiscard]] static StatusOr<std::unique_ptr<MqttSource>> Create(
       const std::vector<config::MqttSource>& sources, TagRegistry& registry,
-      std::mutex& registry_mu, BoundedQueue<Sample>& queue, Options options);
+      BoundedQueue<Sample>& queue, Options options);
   [[nodiscard]] static StatusOr<std::unique_ptr<MqttSource>> Create(
       const std::vector<config::MqttSource>& sources, TagRegistry& registry,
-      std::mutex& registry_mu, BoundedQueue<Sample>& queue) {
-    return Create(sources, registry, registry_mu, queue, Options());
+      BoundedQueue<Sample>& queue) {
+    return Create(sources, registry, queue, Options());
   }
 
   MqttSource(const MqttSource&) = delete;

@@ -5,14 +5,15 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   # libraries (DESIGN §2)
   libmodbus-dev libpaho-mqttpp-dev libpaho-mqtt-dev libeigen3-dev libyaml-cpp-dev
   libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsystemd-dev
   libssl-dev libcurl4-openssl-dev libcpp-httplib-dev libonnx-dev libprotobuf-dev protobuf-compiler
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # fuzz targets (libFuzzer and the sanitizer runtimes come with clang)
+  # fuzz targets and the -Wthread-safety + ThreadSanitizer build (libFuzzer and the sanitizer
+  # runtimes come with clang)
   clang libclang-rt-14-dev
   # real peers the tests start
   mosquitto mosquitto-clients python3 python3-pymodbus python3-serial python3-serial-asyncio socat openssl

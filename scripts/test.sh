@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The test command (README, and what CI runs): installs what is missing, builds with warnings as
 # errors, runs every test, then builds again with AddressSanitizer + UndefinedBehaviorSanitizer
-# and runs every test once more. Tests start and stop the real peers they need themselves.
+# and runs every test once more, then with clang (-Wthread-safety as errors) and ThreadSanitizer
+# and runs the unit tests and the threaded end-to-end tests. Tests start and stop the real peers
+# they need themselves.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=${EDGE_JOBS:-$(nproc)}
+# ccache (scripts/install-deps.sh installs it) keeps compiled objects between runs on one machine.
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 "$root/scripts/install-deps.sh"
 
 echo "== build (warnings are errors)"
-cmake -S "$root" -B "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_WERROR=ON >/dev/null
+cmake -S "$root" -B "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_WERROR=ON \
+  "${launcher[@]}" >/dev/null
 cmake --build "$root/build/test" -j "$jobs"
 echo "== tests"
 ctest --test-dir "$root/build/test" --output-on-failure -j "$jobs" --timeout 600 -LE reliability
@@ -24,7 +30,7 @@ echo "== package"
 
 echo "== build with ASan + UBSan"
 cmake -S "$root" -B "$root/build/asan" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \
-  -DEDGE_SANITIZE=ON -DEDGE_BUILD_BENCH=OFF >/dev/null
+  -DEDGE_SANITIZE=ON -DEDGE_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
 cmake --build "$root/build/asan" -j "$jobs"
 echo "== tests under ASan + UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -33,6 +39,37 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # and the demo and training tests, which exercise Python scripts around the same agent code.
 ctest --test-dir "$root/build/asan" --output-on-failure -j "$jobs" --timeout 900 \
   -LE reliability -E '^(DemoTest|TrainTest)\.'
+
+# One clang build serves two checks: -Wthread-safety -Werror proves at compile time that every
+# GUARDED_BY member is touched with its edge::Mutex held (core/thread_annotations.h), and
+# ThreadSanitizer catches at run time the races no annotation names. Debug at -O1: TSan's
+# documentation advises it, and it runs several times faster than -O0. Only what the selected
+# tests need is built (no benchmarks, fuzzers or reliability suite).
+echo "== build with clang: -Wthread-safety as errors, ThreadSanitizer"
+CXX=clang++ cmake -S "$root" -B "$root/build/tsan" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \
+  -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" -DEDGE_TSAN=ON -DEDGE_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
+cmake --build "$root/build/tsan" -j "$jobs" --target core_test config_test drivers_test \
+  storage_test inference_test agent_test integration_test edge-agent plc-sim
+echo "== unit tests and threaded end-to-end tests under ThreadSanitizer"
+# A race ends the process at once with exit code 66 (an agent started by an end-to-end test
+# included: its test then fails with the report in the agent's stderr). scripts/tsan.supp lists
+# the suppressions, each one inside an uninstrumented library, with its reason.
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/scripts/tsan.supp"
+# End to end: the pipeline with alarms, model sync and swaps, the hot-swap race, reloads. The
+# other integration tests run one-shot commands (predict, export, check-config, the model tool).
+# Left out as well: the three tests that wait for plc-sim to exit on SIGTERM. Built with TSan it
+# does not end in time: it unblocks the signal only inside pselect(), and TSan defers signal
+# handlers to points of its own, so the handler does not run there (they pass in the two runs
+# above). And ModelSyncEndToEnd.ASwapKeeps...: it asserts a scoring rate across the swap (7
+# windows a second) that TSan's slowdown on a busy machine misses; swaps under TSan are covered
+# by HotSwapRace and the other ModelSyncEndToEnd tests.
+tsan_skip='_NOT_BUILT$|^(DemoTest|TrainTest|PredictTest|ModelTool|CheckConfig|Cli|ExportTest)\.'
+tsan_skip+='|^Run\.(Bad|Missing|Second|Unusable|Logs|StopsOnSigint|EveryExample)'
+tsan_skip+='|^PlcSim\.ExitsCleanlyOnSigterm$|^ModelSyncEndToEnd\.ASwapKeepsTheWindowsInFlightAndTheRaisedAlarm$'
+tsan_skip+='|^ModbusSourceTest\.(UnreachableDeviceIsBadAndBacksOff|DevicesOnOneEndpointShareAConnection)$'
+ctest --test-dir "$root/build/tsan" --output-on-failure -j "$jobs" --timeout 900 -LE reliability \
+  -E "$tsan_skip"
+unset TSAN_OPTIONS
 
 echo "== fuzz targets (clang, libFuzzer + ASan + UBSan, bounded time)"
 "$root/scripts/fuzz.sh"

@@ -89,9 +89,10 @@ StatusOr<uint64_t> Outbox::AppendAlarm(
 StatusOr<uint64_t> Outbox::Insert(std::string_view topic,
                                   const std::function<std::string(uint64_t seq)>& make_payload,
                                   int qos, bool retained, bool history) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   EDGE_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
   auto fail = [this](Status s) {
+    mu_.AssertHeld();  // called below, under the lock
     if (sqlite3_get_autocommit(db_.handle()) == 0) (void)db_.Exec("ROLLBACK");
     return s;
   };
@@ -134,7 +135,7 @@ StatusOr<uint64_t> Outbox::Insert(std::string_view topic,
 }
 
 StatusOr<std::vector<OutboxMessage>> Outbox::AlarmHistory(size_t limit) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   EDGE_ASSIGN_OR_RETURN(
       Statement stmt,
       db_.Prepare("SELECT seq, topic, payload, 1, 0, created_us, typeof(topic) = 'text' AND "
@@ -145,7 +146,7 @@ StatusOr<std::vector<OutboxMessage>> Outbox::AlarmHistory(size_t limit) {
 }
 
 StatusOr<std::vector<OutboxMessage>> Outbox::ReadAfter(uint64_t after_seq, size_t limit) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   // No LIMIT in SQL: damaged rows are skipped, and `limit` counts the messages returned.
   EDGE_ASSIGN_OR_RETURN(
       Statement stmt,
@@ -201,7 +202,7 @@ StatusOr<std::vector<OutboxMessage>> Outbox::ReadMessages(Statement& stmt, std::
         GetLogger("storage")->error(
             "{}: {} row with seq {} is damaged (topic, qos or payload unreadable); skipped, and "
             "left in the file",
-            db_.path(), table, seq);
+            path_, table, seq);
       }
       continue;
     }
@@ -219,25 +220,25 @@ StatusOr<std::vector<OutboxMessage>> Outbox::ReadMessages(Statement& stmt, std::
 }
 
 uint64_t Outbox::damaged_rows() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return damaged_.size();
 }
 
 Status Outbox::Confirm(uint64_t seq) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   EDGE_ASSIGN_OR_RETURN(Statement stmt, db_.Prepare("DELETE FROM message WHERE seq = ?1"));
   stmt.BindInt(1, static_cast<int64_t>(seq));
   return stmt.Run();
 }
 
 StatusOr<uint64_t> Outbox::Pending() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   EDGE_ASSIGN_OR_RETURN(int64_t n, db_.QueryInt("SELECT count(*) FROM message"));
   return static_cast<uint64_t>(n);
 }
 
 StatusOr<uint64_t> Outbox::NextSeq() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   EDGE_ASSIGN_OR_RETURN(int64_t n, db_.QueryInt("SELECT next FROM outbox_seq WHERE id = 1"));
   return static_cast<uint64_t>(n);
 }

@@ -40,15 +40,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/sample.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "storage/sqlite_db.h"
 
 namespace edge::storage {
@@ -82,40 +83,43 @@ class Outbox {
       std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload);
 
   // The newest `limit` alarms of the history (confirmed or not), in seq order.
-  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> AlarmHistory(size_t limit);
+  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> AlarmHistory(size_t limit) EXCLUDES(mu_);
 
   // Up to `limit` unconfirmed messages with seq > after_seq, in seq order.
-  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadAfter(uint64_t after_seq, size_t limit);
+  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadAfter(uint64_t after_seq, size_t limit)
+      EXCLUDES(mu_);
 
   // Deletes message `seq` (the broker confirmed it). Confirming an unknown or already confirmed
   // seq is OK (PUBACKs can repeat after a reconnect).
-  [[nodiscard]] Status Confirm(uint64_t seq);
+  [[nodiscard]] Status Confirm(uint64_t seq) EXCLUDES(mu_);
 
-  [[nodiscard]] StatusOr<uint64_t> Pending();
+  [[nodiscard]] StatusOr<uint64_t> Pending() EXCLUDES(mu_);
   // The number the next Append will get.
-  [[nodiscard]] StatusOr<uint64_t> NextSeq();
+  [[nodiscard]] StatusOr<uint64_t> NextSeq() EXCLUDES(mu_);
 
   // Damaged rows the reads have skipped so far, each counted once.
-  uint64_t damaged_rows();
+  uint64_t damaged_rows() EXCLUDES(mu_);
 
-  const std::string& path() const { return db_.path(); }
+  const std::string& path() const { return path_; }
   size_t history_rows() const { return history_rows_; }
 
  private:
-  Outbox(SqliteDb db, size_t history_rows) : db_(std::move(db)), history_rows_(history_rows) {}
+  Outbox(SqliteDb db, size_t history_rows)
+      : path_(db.path()), db_(std::move(db)), history_rows_(history_rows) {}
   [[nodiscard]] StatusOr<uint64_t> Insert(
       std::string_view topic, const std::function<std::string(uint64_t seq)>& make_payload, int qos,
-      bool retained, bool history);
+      bool retained, bool history) EXCLUDES(mu_);
   // Up to `limit` rows of (seq, topic, payload, qos, retained, created_us, sound), where sound is
-  // 1 if the SQLite types are right; damaged rows of `table` are skipped. REQUIRES: mu_ held.
+  // 1 if the SQLite types are right; damaged rows of `table` are skipped.
   [[nodiscard]] StatusOr<std::vector<OutboxMessage>> ReadMessages(Statement& stmt,
                                                                   std::string_view table,
-                                                                  size_t limit);
+                                                                  size_t limit) REQUIRES(mu_);
 
-  std::mutex mu_;
-  SqliteDb db_;  // guarded by mu_
+  Mutex mu_;
+  const std::string path_;  // db_.path(), readable without the lock
+  SqliteDb db_ GUARDED_BY(mu_);
   const size_t history_rows_;
-  std::set<std::pair<std::string, int64_t>> damaged_;  // guarded by mu_: (table, seq) skipped
+  std::set<std::pair<std::string, int64_t>> damaged_ GUARDED_BY(mu_);  // (table, seq) skipped
 };
 
 // Sets pragmas and creates the outbox schema (used by Open; exposed for OpenWithRecovery).

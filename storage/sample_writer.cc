@@ -32,7 +32,7 @@ int64_t CommitBytes(size_t max_batch) {
 
 StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Create(
     const std::string& db_path, const config::StorageConfig& config, const TagRegistry& tags,
-    BoundedQueue<Sample>& queue, WriterOptions options, const Clock& clock, std::mutex* tags_mu) {
+    BoundedQueue<Sample>& queue, WriterOptions options, const Clock& clock) {
   SqliteOpenOptions open_options;
   open_options.create = false;
   EDGE_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(db_path, open_options));
@@ -48,12 +48,12 @@ StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Create(
     EDGE_RETURN_IF_ERROR(
         db.Exec("PRAGMA max_page_count = " + std::to_string(options.max_page_count)));
   }
+  // Names interned from here on (by MQTT sources) are mapped by MapNewTags.
+  const size_t known_tags = tags.size();
   std::vector<int64_t> db_tags;
-  db_tags.reserve(tags.size());
-  std::unique_lock<std::mutex> tags_lock;
-  if (tags_mu != nullptr) tags_lock = std::unique_lock(*tags_mu);
+  db_tags.reserve(known_tags);
   EDGE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  for (TagId id = 0; id < tags.size(); ++id) {
+  for (TagId id = 0; id < known_tags; ++id) {
     StatusOr<int64_t> db_id = InternTag(db, tags.Name(id));
     if (!db_id.ok()) {
       (void)db.Exec("ROLLBACK");
@@ -62,9 +62,8 @@ StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Create(
     db_tags.push_back(*db_id);
   }
   EDGE_RETURN_IF_ERROR(db.Exec("COMMIT"));
-  if (tags_lock.owns_lock()) tags_lock.unlock();
-  std::unique_ptr<SampleWriter> writer(new SampleWriter(
-      std::move(db), config, std::move(db_tags), queue, std::move(options), clock, tags, tags_mu));
+  std::unique_ptr<SampleWriter> writer(new SampleWriter(std::move(db), config, std::move(db_tags),
+                                                        queue, std::move(options), clock, tags));
   writer->page_size_ = page_size;
   EDGE_ASSIGN_OR_RETURN(writer->insert_,
                         writer->db_.Prepare("INSERT INTO chunk(tag_id, start_us, end_us, n, data) "
@@ -83,13 +82,11 @@ StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Create(
 
 SampleWriter::SampleWriter(SqliteDb db, const config::StorageConfig& config,
                            std::vector<int64_t> db_tags, BoundedQueue<Sample>& queue,
-                           WriterOptions options, const Clock& clock, const TagRegistry& tags,
-                           std::mutex* tags_mu)
+                           WriterOptions options, const Clock& clock, const TagRegistry& tags)
     : db_(std::move(db)),
       config_(config),
       db_tags_(std::move(db_tags)),
       tags_(tags),
-      tags_mu_(tags_mu),
       queue_(queue),
       options_(std::move(options)),
       clock_(clock),
@@ -128,7 +125,7 @@ void SampleWriter::Stop() {
 }
 
 WriterStats SampleWriter::stats() const {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(&stats_mu_);
   return stats_;
 }
 
@@ -145,7 +142,7 @@ void SampleWriter::Run() {
       const auto wait = std::clamp<steady_clock::duration>(
           next_commit - steady_clock::now(), steady_clock::duration::zero(), kStopPoll);
       if (paused) {
-        // Keep taking samples so that sources never see back-pressure; keep only the newest.
+        // Keep taking samples so that the queue never backs up; keep only the newest.
         queue_.PopBatch(pending_, max_batch_, wait);
         CapPendingWhilePaused();
       } else if (pending_.size() < max_batch_) {
@@ -161,7 +158,7 @@ void SampleWriter::Run() {
       const Status s = Commit();
       if (s.ok()) {
         if (paused) {
-          std::lock_guard lock(stats_mu_);
+          MutexLock lock(&stats_mu_);
           log_->warn(
               "sample ingest resumed after {} ms; {} samples were dropped (oldest first) while "
               "it was paused",
@@ -173,7 +170,7 @@ void SampleWriter::Run() {
       } else {
         const bool full = s.code() == StatusCode::kResourceExhausted;
         {
-          std::lock_guard lock(stats_mu_);
+          MutexLock lock(&stats_mu_);
           ++stats_.commit_failures;
           if (full) ++stats_.disk_full_events;
           if (!paused) dropped_at_pause_ = stats_.samples_dropped_disk_full;
@@ -211,14 +208,13 @@ void SampleWriter::CapPendingWhilePaused() {
   if (pending_.size() <= max_batch_) return;
   const size_t excess = pending_.size() - max_batch_;
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(excess));
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(&stats_mu_);
   stats_.samples_dropped_disk_full += excess;
 }
 
 void SampleWriter::MapNewTags() {
-  std::unique_lock<std::mutex> lock;
-  if (tags_mu_ != nullptr) lock = std::unique_lock(*tags_mu_);
-  for (size_t id = db_tags_.size(); id < tags_.size(); ++id) {
+  const size_t known_tags = tags_.size();
+  for (size_t id = db_tags_.size(); id < known_tags; ++id) {
     StatusOr<int64_t> db_id = InternTag(db_, tags_.Name(static_cast<TagId>(id)));
     if (!db_id.ok()) {
       rate_log_.Error("tag", "cannot store tag {}: {}", tags_.Name(static_cast<TagId>(id)),
@@ -286,7 +282,7 @@ Status SampleWriter::Commit() {
   ++commit_number_;
   total_samples_ += n;
   {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     ++stats_.commits;
     stats_.samples_committed += n;
     stats_.last_commit_duration = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -378,39 +374,35 @@ Status SampleWriter::InsertChunk(size_t tag, const Sample* first, size_t count, 
   return Status::Ok();
 }
 
-int64_t SampleWriter::DeleteChunks(Statement& stmt, uint64_t* chunks, uint64_t* samples) {
-  int64_t rows = 0;
-  uint64_t n = 0;
+SampleWriter::Deleted SampleWriter::DeleteChunks(Statement& stmt) {
+  Deleted deleted;
   for (;;) {
     StatusOr<bool> row = stmt.Step();
     if (!row.ok()) {
       stmt.Reset();
       rate_log_.Warn("retention", "retention step failed: {}", row.status().message());
-      return -1;
+      return Deleted{-1, 0};
     }
     if (!*row) break;
-    ++rows;
-    n += static_cast<uint64_t>(stmt.ColumnInt(0));
+    ++deleted.chunks;
+    deleted.samples += static_cast<uint64_t>(stmt.ColumnInt(0));
   }
   stmt.Reset();
-  std::lock_guard lock(stats_mu_);
-  *chunks += static_cast<uint64_t>(rows);
-  *samples += n;
-  return rows;
+  return deleted;
 }
 
 void SampleWriter::RunSizeRetention() {
   StatusOr<int64_t> live = LiveBytes(db_);
   if (!live.ok()) return;
   {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     stats_.live_bytes = *live;
   }
   // Deleting must keep up with ingest however fast it is: a pass may take the budget plus twice
   // what the last commit took (deleting a chunk costs about what writing it did).
   std::chrono::steady_clock::duration budget = options_.retention_budget;
   {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     budget += 2 * stats_.last_commit_duration;
   }
   const auto deadline = std::chrono::steady_clock::now() + budget;
@@ -419,13 +411,17 @@ void SampleWriter::RunSizeRetention() {
   if (*live > high) {
     while (*live > low && std::chrono::steady_clock::now() < deadline) {
       delete_oldest_.BindInt(1, retention_step_);
-      const int64_t rows =
-          DeleteChunks(delete_oldest_, &stats_.chunks_deleted_size, &stats_.samples_deleted_size);
-      if (rows <= 0) break;
+      const Deleted deleted = DeleteChunks(delete_oldest_);
+      if (deleted.chunks <= 0) break;
+      {
+        MutexLock lock(&stats_mu_);
+        stats_.chunks_deleted_size += static_cast<uint64_t>(deleted.chunks);
+        stats_.samples_deleted_size += deleted.samples;
+      }
       live = LiveBytes(db_);
       if (!live.ok()) return;
     }
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     stats_.live_bytes = *live;
   }
   // The file itself over budget (the cap was lowered, or a burst before the cap applied):
@@ -445,9 +441,11 @@ void SampleWriter::RunAgeRetention() {
   while (std::chrono::steady_clock::now() < deadline) {
     delete_aged_.BindInt(1, cutoff);
     delete_aged_.BindInt(2, retention_step_);
-    const int64_t rows =
-        DeleteChunks(delete_aged_, &stats_.chunks_deleted_age, &stats_.samples_deleted_age);
-    if (rows <= 0) break;
+    const Deleted deleted = DeleteChunks(delete_aged_);
+    if (deleted.chunks <= 0) break;
+    MutexLock lock(&stats_mu_);
+    stats_.chunks_deleted_age += static_cast<uint64_t>(deleted.chunks);
+    stats_.samples_deleted_age += deleted.samples;
   }
 }
 

@@ -1,23 +1,30 @@
-// SampleWriter: the storage writer thread. Takes batches of samples from the ingest queue
-// (core/bounded_queue.h) and commits each batch in one SQLite transaction into the per-tag chunk
-// layout of storage/sample_db.h; runs retention (age and size) between commits.
+// SampleWriter: the storage writer thread. Takes samples from its queue (core/bounded_queue.h)
+// and commits what gathers in one commit interval in one SQLite transaction into the per-tag
+// chunk layout of storage/sample_db.h; runs retention (age and size) between commits.
+//
+// In the daemon (agent/pipeline.cc) the sources do not feed this queue directly: they push to
+// the ingest queue, the scoring thread pops it, routes each batch to the models and forwards it
+// to the storage queue that this writer drains. A slow disk therefore fills the storage queue
+// (counted drops there) and never stalls scoring.
 //
 // DESIGN: threads. Start() launches one thread, the only user of the writer's own read-write
 // connection to samples.db and of all state below that is not marked otherwise. It loops:
-// pop samples (waiting at most until the next commit is due), commit when `commit_interval` has
-// passed since the last commit or `max_batch` samples are pending, then run one small retention
-// step. Stop() raises a stop flag; the thread then drains what is left in the queue (the
-// daemon stops the sources and closes the queue first), commits it, and ends; Stop() joins it.
+// pop samples (waiting at most kStopPoll = 50 ms, less when the next commit is due sooner),
+// commit when `commit_interval` has passed since the last commit or `max_batch` samples are
+// pending, then run one small retention step. Stop() raises a stop flag; the thread then takes
+// what is left in the queue without waiting, commits it, and ends; Stop() joins it. The daemon
+// first stops the sources, closes the ingest queue, joins the scoring thread and closes the
+// storage queue, so nothing arrives after the drain.
 //
 // Faults, none of which stops the thread:
 //  - SQLITE_BUSY: the connection's busy timeout and Exec's retries absorb it; a commit that still
 //    fails is retried with the same samples.
 //  - Disk full (SQLITE_FULL) or another write error: the transaction is rolled back and ingest
-//    pauses: the writer keeps taking samples from the queue (so sources never see back-pressure)
-//    but holds only the newest `max_batch` of them, dropping the OLDEST first (counted in
-//    samples_dropped_disk_full), and retries every `retry_interval`. When a commit succeeds again
-//    it logs how long ingest was paused and how much was dropped. Retention keeps running, so
-//    pages it frees are reused. Rate-limited logs report the state.
+//    pauses: the writer keeps taking samples from the queue (so the queue never backs up into
+//    its producer) but holds only the newest `max_batch` of them, dropping the OLDEST first
+//    (counted in samples_dropped_disk_full), and retries every `retry_interval`. When a commit
+//    succeeds again it logs how long ingest was paused and how much was dropped. Retention keeps
+//    running, so pages it frees are reused. Rate-limited logs report the state.
 //
 // Retention, oldest first, in small steps (each its own short transaction):
 //  - age: every `retention_interval`, delete chunks among the oldest `retention_step` rows whose
@@ -33,7 +40,7 @@
 //    if the file itself is over H (the cap was lowered) PRAGMA incremental_vacuum gives pages back
 //    to the file system.
 //
-// Thread-safety: Start/Stop from one owner thread; stats() from any thread (stats_mu_).
+// Thread-safety: Start/Stop from one owner thread; stats() from any thread.
 #pragma once
 
 #include <atomic>
@@ -41,7 +48,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,10 +56,12 @@
 #include "core/bounded_queue.h"
 #include "core/clock.h"
 #include "core/heartbeat.h"
+#include "core/mutex.h"
 #include "core/rate_limited_log.h"
 #include "core/sample.h"
 #include "core/stop_signal.h"
 #include "core/tag_registry.h"
+#include "core/thread_annotations.h"
 #include "storage/sqlite_db.h"
 
 namespace edge::storage {
@@ -98,12 +106,12 @@ class SampleWriter {
  public:
   // Opens a connection to `db_path` (already created by Storage::Open) and maps every tag of
   // `tags` to its persistent id. `tags`, `queue` and `clock` must outlive the writer.
-  // Tags added to `tags` after Create (MQTT tag names built from topic levels) are mapped when
-  // their first sample arrives; pass the mutex that guards such additions as `tags_mu`.
+  // Tags added to `tags` after Create (MQTT tag names built from topic levels, by other threads)
+  // are mapped when their first sample arrives.
   [[nodiscard]] static StatusOr<std::unique_ptr<SampleWriter>> Create(
       const std::string& db_path, const config::StorageConfig& config, const TagRegistry& tags,
       BoundedQueue<Sample>& queue, WriterOptions options,
-      const Clock& clock = SystemClockInstance(), std::mutex* tags_mu = nullptr);
+      const Clock& clock = SystemClockInstance());
 
   SampleWriter(const SampleWriter&) = delete;
   SampleWriter& operator=(const SampleWriter&) = delete;
@@ -113,7 +121,7 @@ class SampleWriter {
   // Drains the queue (what is already in it), commits, and joins the thread. Idempotent.
   void Stop();
 
-  WriterStats stats() const;
+  WriterStats stats() const EXCLUDES(stats_mu_);
   // When the writer thread last went round its loop (at least every 50 ms while it is not
   // stuck in a commit): the daemon's watchdog checks it.
   const Heartbeat& heartbeat() const { return heartbeat_; }
@@ -131,7 +139,7 @@ class SampleWriter {
 
   SampleWriter(SqliteDb db, const config::StorageConfig& config, std::vector<int64_t> db_tags,
                BoundedQueue<Sample>& queue, WriterOptions options, const Clock& clock,
-               const TagRegistry& tags, std::mutex* tags_mu);
+               const TagRegistry& tags);
   // Maps registry ids added since the last call to persistent ids (outside a transaction).
   void MapNewTags();
 
@@ -142,15 +150,18 @@ class SampleWriter {
   Status InsertChunk(size_t tag, const Sample* first, size_t count, size_t* taken);
   void RunSizeRetention();
   void RunAgeRetention();
-  // Deletes by `sql` (RETURNING n); adds to the counters; returns rows deleted or -1 on error.
-  int64_t DeleteChunks(Statement& stmt, uint64_t* chunks, uint64_t* samples);
+  // Runs a bound DELETE ... RETURNING n: chunks deleted (-1 on error), samples in them.
+  struct Deleted {
+    int64_t chunks = 0;
+    uint64_t samples = 0;
+  };
+  Deleted DeleteChunks(Statement& stmt);
   void CapPendingWhilePaused();
 
   SqliteDb db_;
   const config::StorageConfig config_;
   std::vector<int64_t> db_tags_;  // registry TagId -> tag.id
-  const TagRegistry& tags_;
-  std::mutex* const tags_mu_;  // guards additions to tags_ (may be null)
+  const TagRegistry& tags_;       // thread-safe; grows while the writer runs
   BoundedQueue<Sample>& queue_;
   const WriterOptions options_;
   const Clock& clock_;
@@ -181,8 +192,8 @@ class SampleWriter {
   std::thread thread_;
   bool started_ = false;
 
-  mutable std::mutex stats_mu_;
-  WriterStats stats_;  // guarded by stats_mu_
+  mutable Mutex stats_mu_;
+  WriterStats stats_ GUARDED_BY(stats_mu_);
 };
 
 }  // namespace edge::storage

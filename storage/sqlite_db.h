@@ -48,7 +48,6 @@ class Statement {
   void BindBlobStatic(int index, std::span<const uint8_t> bytes) {
     sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
   }
-  void BindNull(int index) { sqlite3_bind_null(stmt_, index); }
 
   // True: a row is ready; false: done. Errors as Status (see the header comment).
   [[nodiscard]] StatusOr<bool> Step();
@@ -61,7 +60,6 @@ class Statement {
   double ColumnDouble(int col) const { return sqlite3_column_double(stmt_, col); }
   std::string_view ColumnText(int col) const;
   std::span<const uint8_t> ColumnBlob(int col) const;
-  bool ColumnIsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
   bool valid() const { return stmt_ != nullptr; }
 

@@ -27,10 +27,8 @@ StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& data_dir,
 StatusOr<std::unique_ptr<SampleWriter>> Storage::CreateWriter(const TagRegistry& tags,
                                                               BoundedQueue<Sample>& queue,
                                                               WriterOptions options,
-                                                              const Clock& clock,
-                                                              std::mutex* tags_mu) {
-  return SampleWriter::Create(samples_path_, config_, tags, queue, std::move(options), clock,
-                              tags_mu);
+                                                              const Clock& clock) {
+  return SampleWriter::Create(samples_path_, config_, tags, queue, std::move(options), clock);
 }
 
 }  // namespace edge::storage

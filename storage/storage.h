@@ -19,7 +19,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "config/config.h"
@@ -40,11 +39,10 @@ class Storage {
   [[nodiscard]] static StatusOr<std::unique_ptr<Storage>> Open(const std::string& data_dir,
                                                                const config::StorageConfig& config);
 
-  // REQUIRES: at most one writer at a time. `tags_mu`: see SampleWriter::Create. `tags`, `queue`
-  // and `clock` must outlive it.
+  // REQUIRES: at most one writer at a time. `tags`, `queue` and `clock` must outlive it.
   [[nodiscard]] StatusOr<std::unique_ptr<SampleWriter>> CreateWriter(
       const TagRegistry& tags, BoundedQueue<Sample>& queue, WriterOptions options = {},
-      const Clock& clock = SystemClockInstance(), std::mutex* tags_mu = nullptr);
+      const Clock& clock = SystemClockInstance());
 
   [[nodiscard]] StatusOr<SampleReader> OpenReader() const {
     return SampleReader::Open(samples_path_);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -80,6 +81,39 @@ TEST(TagRegistry, ConcurrentLookupsAfterLoad) {
   }
   for (auto& r : readers) r.join();
   EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+}
+
+// MQTT callbacks intern names while the writer and a model swap read the registry (the race of
+// tests/integration/hot_swap_race_test.cc): the registry's own lock makes that safe, and TSan
+// (scripts/test.sh) checks it.
+TEST(TagRegistry, InternsFromSeveralThreadsWhileOthersRead) {
+  TagRegistry reg;
+  ASSERT_TRUE(reg.Add("pump1.pressure").ok());
+  constexpr int kWriters = 3;
+  constexpr int kNames = 2000;
+  std::atomic<bool> done{false};
+  std::atomic<int> bad_reads{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&reg, w] {
+      for (int i = 0; i < kNames; ++i)
+        reg.Intern("m" + std::to_string(w) + "." + std::to_string(i));
+    });
+  }
+  std::thread reader([&] {
+    while (!done) {
+      const size_t n = reg.size();
+      if (reg.Find("pump1.pressure") != 0u) ++bad_reads;
+      const auto last = static_cast<TagId>(n - 1);
+      if (reg.Find(reg.Name(last)) != last) ++bad_reads;
+    }
+  });
+  for (auto& t : threads) t.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(bad_reads, 0);
+  EXPECT_EQ(reg.size(), 1u + kWriters * kNames);
+  for (TagId id = 0; id < reg.size(); ++id) EXPECT_EQ(reg.Find(reg.Name(id)), id);
 }
 
 TEST(TagRegistryDeathTest, NameOfUnknownIdAborts) {

@@ -48,8 +48,7 @@ struct Rig {
     }
     options.backoff_initial = milliseconds(50);
     options.backoff_max = milliseconds(500);
-    StatusOr<std::unique_ptr<MqttSource>> s =
-        MqttSource::Create(sources, registry, registry_mu, queue, options);
+    StatusOr<std::unique_ptr<MqttSource>> s = MqttSource::Create(sources, registry, queue, options);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (s.ok()) source = std::move(*s);
   }
@@ -66,9 +65,8 @@ struct Rig {
   }
 
   TagRegistry registry;
-  std::mutex registry_mu;
   BoundedQueue<Sample> queue{4096};
-  SampleCollector collector{queue, registry, registry_mu};
+  SampleCollector collector{queue, registry};
   std::unique_ptr<MqttSource> source;
 };
 
@@ -288,9 +286,8 @@ TEST(MqttSource, MissingPasswordFileIsAStartupError) {
   s.broker.password_file = "/nonexistent/edge-test.pass";
   TagRegistry registry;
   registry.Intern("a.v");
-  std::mutex mu;
   BoundedQueue<Sample> queue(16);
-  StatusOr<std::unique_ptr<MqttSource>> created = MqttSource::Create({s}, registry, mu, queue);
+  StatusOr<std::unique_ptr<MqttSource>> created = MqttSource::Create({s}, registry, queue);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(created.status().message().find("/nonexistent/edge-test.pass"), std::string::npos);

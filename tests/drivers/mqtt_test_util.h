@@ -5,15 +5,16 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/bounded_queue.h"
 #include "core/logging.h"
+#include "core/mutex.h"
 #include "core/sample.h"
 #include "core/tag_registry.h"
+#include "core/thread_annotations.h"
 #include "tests/support/eventually.h"
 #include "tests/support/mosquitto_broker.h"
 
@@ -49,16 +50,15 @@ class LogCapture {
 // Drains a queue on its own thread and keeps every sample, by tag name.
 class SampleCollector {
  public:
-  SampleCollector(BoundedQueue<Sample>& queue, const TagRegistry& registry, std::mutex& registry_mu)
-      : queue_(queue), registry_(registry), registry_mu_(registry_mu) {
+  SampleCollector(BoundedQueue<Sample>& queue, const TagRegistry& registry)
+      : queue_(queue), registry_(registry) {
     thread_ = std::thread([this] {
       std::vector<Sample> batch;
       while (!stop_) {
         batch.clear();
         queue_.PopBatch(batch, 4096, std::chrono::milliseconds(20));
         if (batch.empty()) continue;
-        std::lock_guard registry_lock(registry_mu_);
-        std::lock_guard lock(mu_);
+        MutexLock lock(&mu_);
         for (const Sample& s : batch) by_name_[std::string(registry_.Name(s.tag))].push_back(s);
       }
     });
@@ -68,11 +68,11 @@ class SampleCollector {
     thread_.join();
   }
   std::vector<Sample> Of(const std::string& name) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     return by_name_[name];
   }
   size_t Total() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     size_t n = 0;
     for (const auto& [name, v] : by_name_) n += v.size();
     return n;
@@ -83,11 +83,10 @@ class SampleCollector {
 
  private:
   BoundedQueue<Sample>& queue_;
-  const TagRegistry& registry_;
-  std::mutex& registry_mu_;
+  const TagRegistry& registry_;  // thread-safe
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::map<std::string, std::vector<Sample>> by_name_;  // guarded by mu_
+  Mutex mu_;
+  std::map<std::string, std::vector<Sample>> by_name_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -13,6 +13,9 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 "$root/scripts/install-deps.sh"
 
+echo "== size limits (files <= 700 lines, functions <= 120)"
+python3 "$root/scripts/check_size.py"
+
 echo "== build (warnings are errors)"
 cmake -S "$root" -B "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_WERROR=ON \
   "${launcher[@]}" >/dev/null

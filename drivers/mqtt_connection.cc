@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "config/value_syntax.h"
 #include "core/logging.h"
 #include "core/rate_limited_log.h"
 #include "drivers/tcp_nodelay.h"

@@ -40,7 +40,6 @@
 #include <vector>
 
 #include "config/config.h"
-#include "config/value_syntax.h"
 #include "core/mutex.h"
 #include "core/status.h"
 #include "core/stop_signal.h"

@@ -1,7 +1,6 @@
 #include "agent/pipeline.h"
 
 #include <memory>
-#include <mutex>
 #include <string_view>
 
 #include "agent/messages.h"

@@ -24,6 +24,8 @@ if [ -z "$build" ]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_BUILD_BENCH=OFF >/dev/null
   cmake --build "$build" -j "$jobs" --target reliability_test
 fi
+# The tests write their figures to this path from their own working directories: make it absolute.
+build=$(realpath "$build")
 
 figures="$build/reliability-$profile.jsonl"
 rm -f "$figures"

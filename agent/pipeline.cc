@@ -132,7 +132,8 @@ Status Pipeline::Impl::CreateSources() {
   if (config_.mqtt_sources.empty()) return Status::Ok();
   drivers::MqttSource::Options options;
   options.clock = &clock_;
-  EDGE_ASSIGN_OR_RETURN(mqtt_, drivers::MqttSource::Create(config_.mqtt_sources, tags_, ingest_, options));
+  EDGE_ASSIGN_OR_RETURN(mqtt_,
+                        drivers::MqttSource::Create(config_.mqtt_sources, tags_, ingest_, options));
   return Status::Ok();
 }
 

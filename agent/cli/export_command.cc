@@ -75,21 +75,19 @@ int RunExport(const ExportOptions& options) {
   // int64 limits that the reader's index bounds cannot overflow.
   Timestamp from = Timestamp(std::chrono::microseconds(std::numeric_limits<int64_t>::min() / 4));
   Timestamp to = now;
-  if (!options.from.empty()) {
-    StatusOr<Timestamp> t = ParseExportTime(options.from, now);
+  // An empty flag keeps `out`; a bad one is reported and refused.
+  const auto parse_flag = [now](const char* flag, const std::string& text, Timestamp& out) {
+    if (text.empty()) return true;
+    StatusOr<Timestamp> t = ParseExportTime(text, now);
     if (!t.ok()) {
-      std::fprintf(stderr, "edge-agent export: --from %s\n", t.status().message().c_str());
-      return kExitBadInput;
+      std::fprintf(stderr, "edge-agent export: %s %s\n", flag, t.status().message().c_str());
+      return false;
     }
-    from = *t;
-  }
-  if (!options.to.empty()) {
-    StatusOr<Timestamp> t = ParseExportTime(options.to, now);
-    if (!t.ok()) {
-      std::fprintf(stderr, "edge-agent export: --to %s\n", t.status().message().c_str());
-      return kExitBadInput;
-    }
-    to = *t;
+    out = *t;
+    return true;
+  };
+  if (!parse_flag("--from", options.from, from) || !parse_flag("--to", options.to, to)) {
+    return kExitBadInput;
   }
   if (to < from) {
     std::fprintf(stderr, "edge-agent export: --from %s is after --to %s\n",

@@ -224,7 +224,7 @@ void RunKernelCase(const KernelTable& kt, const KernelCase& c) {
   const std::vector<float> w = Random(gh * in, 11), r = Random(gh * h, 12), wb = Random(gh, 13),
                            rb = Random(gh, 14), p = Random(3 * h, 15);
   const std::vector<float> x = Random(static_cast<size_t>(t_count) * c.batch * in, 16, 2.0f);
-  // Pack as inference/model.cc does.
+  // Pack as inference/ops_rnn.cc (PackDirection) does.
   std::vector<float> wt(in * gh), rt_plain(h * gh), bx(gh), brh(h);
   for (int g = 0; g < gh; ++g)
     for (int i = 0; i < in; ++i) wt[i * gh + g] = w[g * in + i];

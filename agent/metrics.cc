@@ -233,6 +233,47 @@ void WriteModelSync(const PipelineSnapshot& snap, Writer& w) {
          [](const ModelSyncStats& m) { return m.rolled_back; });
 }
 
+// Per telemetry stream (DESIGN §10), and the storage pressure that could remove unsent readings.
+void WriteUplink(const PipelineSnapshot& snap, Writer& w) {
+  using uplink::StreamStats;
+  const auto stream = [](const StreamStats& s) { return Label("stream", s.name); };
+  w.Each("edge_uplink_lag_seconds", "gauge",
+         "Age of the oldest stored reading the stream has not had confirmed (0: none).",
+         snap.uplink, stream, [](const StreamStats& s) { return s.lag_seconds; });
+  w.Each("edge_uplink_backlog_readings", "gauge", "Stored readings not yet confirmed.",
+         snap.uplink, stream, [](const StreamStats& s) { return s.backlog_readings; });
+  w.Each("edge_uplink_backlog_bytes", "gauge",
+         "Stored size of the readings not yet confirmed (samples.db bytes).", snap.uplink, stream,
+         [](const StreamStats& s) { return s.backlog_bytes; });
+  w.Each("edge_uplink_in_flight_messages", "gauge", "Messages cut and not yet confirmed.",
+         snap.uplink, stream, [](const StreamStats& s) { return s.in_flight; });
+  w.Each("edge_uplink_messages_total", "counter", "Messages confirmed by the broker (PUBACK).",
+         snap.uplink, stream, [](const StreamStats& s) { return s.messages; });
+  w.Each("edge_uplink_readings_total", "counter",
+         "Readings (aggregate streams: aggregate rows) in confirmed messages.", snap.uplink,
+         stream, [](const StreamStats& s) { return s.readings; });
+  w.Each("edge_uplink_bytes_total", "counter", "Payload bytes of confirmed messages.",
+         snap.uplink, stream, [](const StreamStats& s) { return s.bytes; });
+  w.Each("edge_uplink_resent_total", "counter",
+         "Messages sent again (refused by the broker, or unconfirmed for 60 s).", snap.uplink,
+         stream, [](const StreamStats& s) { return s.resent; });
+  w.Each("edge_uplink_gaps_total", "counter",
+         "Gap messages: readings retention removed before they were sent.", snap.uplink, stream,
+         [](const StreamStats& s) { return s.gaps; });
+  w.Each("edge_uplink_gap_readings_total", "counter",
+         "Readings retention removed before they were sent.", snap.uplink, stream,
+         [](const StreamStats& s) { return s.gap_readings; });
+  w.Each("edge_uplink_late_readings_total", "counter",
+         "Aggregate streams: readings for a period already sent (counted, not sent).",
+         snap.uplink, stream, [](const StreamStats& s) { return s.late_readings; });
+  w.Each("edge_uplink_seconds_to_loss", "gauge",
+         "Estimated time until retention removes readings the stream has not sent (+Inf: not at "
+         "risk).",
+         snap.uplink, stream, [&snap](const StreamStats& s) { return SecondsToLoss(snap, s); });
+  w.Family("edge_storage_max_bytes", "gauge", "storage.max_size.");
+  w.Sample("edge_storage_max_bytes", "", static_cast<double>(snap.storage_max_bytes));
+}
+
 }  // namespace
 
 std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_version) {
@@ -245,6 +286,7 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
   WriteUpstream(snap, w);
   WriteDeployments(snap, w);
   WriteModelSync(snap, w);
+  WriteUplink(snap, w);
   return w.Take();
 }
 
@@ -275,6 +317,19 @@ Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage
   for (const drivers::MqttSourceStats& s : snap.mqtt) {
     if (s.connection.state != drivers::MqttConnectionState::kConnected) {
       h.warnings.push_back("mqtt source " + s.source + " is not connected");
+    }
+  }
+  for (const uplink::StreamStats& s : snap.uplink) {
+    if (const double seconds = SecondsToLoss(snap, s); seconds < 3600) {
+      h.warnings.push_back(fmt::format(
+          "uplink stream {}: retention removes unsent readings in about {:.0f} min (backlog {} "
+          "readings, {} bytes)",
+          s.name, seconds / 60, s.backlog_readings, s.backlog_bytes));
+    }
+    if (s.gap_readings > 0) {
+      h.warnings.push_back(fmt::format(
+          "uplink stream {}: {} readings were removed by retention before they were sent", s.name,
+          s.gap_readings));
     }
   }
   for (const DeploymentSnapshot& d : snap.deployments) {

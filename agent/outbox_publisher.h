@@ -43,6 +43,13 @@ class OutboxPublisher {
   // Something may be ready to send: look at once rather than within a second.
   void Wake() EXCLUDES(mu_);
 
+  // Nothing is waiting for a PUBACK and no wake-up is pending: the telemetry uplink may send
+  // (alarms, status and model status always go first, DESIGN §10).
+  bool Idle() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return !wake_ && in_flight_.load() == 0;
+  }
+
   // Outbox messages confirmed by the broker since Start.
   uint64_t published() const { return published_.load(); }
   const Heartbeat& heartbeat() const { return beat_; }
@@ -61,7 +68,7 @@ class OutboxPublisher {
   storage::Outbox& outbox_;
   drivers::MqttPublisher& upstream_;
 
-  Mutex mu_;
+  mutable Mutex mu_;
   CondVar cv_;
   bool wake_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;

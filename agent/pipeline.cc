@@ -17,6 +17,7 @@
 #include "drivers/mqtt_publisher.h"
 #include "drivers/mqtt_source.h"
 #include "storage/storage.h"
+#include "uplink/telemetry_uplink.h"
 
 namespace edge::agent {
 
@@ -59,6 +60,9 @@ class Pipeline::Impl : public ModelSync::Host {
   void WakePublisher() {
     if (publisher_ != nullptr) publisher_->Wake();
   }
+  void WakeUplink() {
+    if (uplink_ != nullptr) uplink_->Wake();
+  }
 
   const config::AgentConfig config_;
   const Clock& clock_;
@@ -76,6 +80,7 @@ class Pipeline::Impl : public ModelSync::Host {
   std::unique_ptr<drivers::MqttSource> mqtt_;
   std::unique_ptr<ModelSync> sync_;
   std::unique_ptr<OutboxPublisher> publisher_;
+  std::unique_ptr<uplink::TelemetryUplink> uplink_;
   std::unique_ptr<drivers::MqttPublisher> upstream_;
 
   std::shared_ptr<spdlog::logger> log_;
@@ -105,7 +110,10 @@ Status Pipeline::Impl::Init() {
                         storage::Storage::Open(config_.gateway.data_dir, config_.storage));
   ScoringStageOptions scoring;
   scoring.clock = &clock_;
-  scoring.on_alarm_queued = [this] { WakePublisher(); };
+  scoring.on_alarm_queued = [this] {
+    WakePublisher();
+    WakeUplink();  // the alarm-context stream looks for the new alarm
+  };
   scoring.on_models_changed = [this] { PublishOnline(); };
   stage_ = std::make_unique<ScoringStage>(config_, tags_, *storage_, std::move(scoring));
   EDGE_RETURN_IF_ERROR(CreateModelSync());
@@ -157,6 +165,11 @@ Status Pipeline::Impl::CreateUpstream() {
   }
   EDGE_ASSIGN_OR_RETURN(upstream_, drivers::MqttPublisher::Create(config_.upstream->broker, up));
   publisher_ = std::make_unique<OutboxPublisher>(storage_->outbox(), *upstream_);
+  uplink::UplinkOptions uplink;
+  uplink.clock = &clock_;
+  uplink.alarms_idle = [this] { return publisher_->Idle(); };
+  uplink_ = uplink::TelemetryUplink::Create(config_, storage_->samples_path(), storage_->outbox(),
+                                            *upstream_, std::move(uplink));
   return Status::Ok();
 }
 
@@ -166,6 +179,7 @@ Status Pipeline::Impl::Start() {
   if (upstream_ != nullptr) {
     EDGE_RETURN_IF_ERROR(upstream_->Start());
     publisher_->Start();
+    if (uplink_ != nullptr) uplink_->Start();
   }
   if (Status s = stage_->RebuildWindows(); !s.ok()) {
     log_->error("rebuilding windows from storage: {}; scoring starts with empty windows",
@@ -188,6 +202,7 @@ void Pipeline::Impl::Stop() {
   if (stage_ != nullptr) stage_->Join();
   to_storage_.Close();
   if (writer_ != nullptr) writer_->Stop();
+  if (uplink_ != nullptr) uplink_->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
   if (upstream_ != nullptr) upstream_->Stop();
 }
@@ -245,6 +260,9 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
   snap.upstream_connected =
       upstream_ != nullptr && upstream_->stats().state == drivers::MqttConnectionState::kConnected;
   if (stage_ != nullptr) stage_->AppendDeployments(snap.deployments);
+  if (uplink_ != nullptr) snap.uplink = uplink_->stats();
+  snap.retention_seconds = std::chrono::duration<double>(config_.storage.retention).count();
+  snap.storage_max_bytes = config_.storage.max_size_bytes;
   return snap;
 }
 
@@ -253,6 +271,9 @@ std::string Pipeline::Impl::Stuck(std::chrono::milliseconds limit) const {
   if (writer_ != nullptr && writer_->heartbeat().Age() > limit) return "the storage writer";
   if (publisher_ != nullptr && publisher_->running() && publisher_->heartbeat().Age() > limit) {
     return "the publisher";
+  }
+  if (uplink_ != nullptr && uplink_->running() && uplink_->heartbeat().Age() > limit) {
+    return "the telemetry uplink";
   }
   if (modbus_ != nullptr) {
     if (std::string stuck = modbus_->Stuck(limit); !stuck.empty()) return stuck;

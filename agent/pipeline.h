@@ -9,6 +9,8 @@
 //                                v
 //                         outbox.db ──> OutboxPublisher ──> upstream broker (QoS 1, PUBACK)
 //                   (agent/outbox_publisher.h; each alarm also stays in its alarm_history table)
+//   samples.db ──> TelemetryUplink ──> upstream broker (uplink/telemetry_uplink.h: the configured
+//                  telemetry streams and the alarm context, after the alarms, DESIGN §10)
 //
 // DESIGN: threads.
 //  - Sources: one thread per Modbus connection, paho's threads for MQTT (drivers/).
@@ -17,9 +19,11 @@
 //  - SampleWriter thread (storage/): commits the storage queue in batches.
 //  - Publisher thread (agent/outbox_publisher.h): sends outbox messages in seq order while the
 //    broker is connected, deletes each on its PUBACK.
+//  - Uplink thread (uplink/telemetry_uplink.h): reads samples.db by a durable cursor per stream
+//    and publishes the readings, while the publisher has nothing in flight.
 //  - Model sync thread (agent/sync/model_sync.h): keeps repository models up to date and hands
 //    each verified package to the scoring stage, which swaps it in between two rounds.
-// Start order: storage writer, publisher, scoring, model sync, sources. Stop is the reverse,
+// Start order: storage writer, publisher, uplink, scoring, model sync, sources. Stop is the reverse,
 // each stage draining before the next one closes: model sync stops (no install arrives while
 // the stages stop); sources stop; the ingest queue closes and the scoring thread drains it; the
 // storage queue closes and the writer commits what is left; the publisher stops (unconfirmed

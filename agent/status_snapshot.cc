@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <limits>
+
 namespace edge::agent {
 namespace {
 
@@ -42,8 +45,28 @@ void LatencyHistogram::Add(double seconds) {
   ++count;
 }
 
+double SecondsToLoss(const PipelineSnapshot& snap, const uplink::StreamStats& s) {
+  double seconds = std::numeric_limits<double>::infinity();
+  if (s.backlog_readings > 0 && snap.retention_seconds > 0) {
+    seconds = std::max(0.0, snap.retention_seconds - s.lag_seconds);
+  }
+  if (s.backlog_growth_bytes_per_s > 0 && snap.storage_max_bytes > 0) {
+    const double room = static_cast<double>(snap.storage_max_bytes) -
+                        static_cast<double>(std::max<int64_t>(snap.writer.live_bytes, 0));
+    seconds = std::min(seconds, std::max(0.0, room) / s.backlog_growth_bytes_per_s);
+  }
+  return seconds;
+}
+
 std::string LogStatus(const PipelineSnapshot& snap, spdlog::logger& log) {
   LogSources(snap, log);
+  for (const uplink::StreamStats& s : snap.uplink) {
+    log.info(
+        "uplink stream {}: {} tags, {} messages ({} readings, {} bytes) confirmed, {} in flight, "
+        "backlog {} readings ({} bytes), lag {:.1f} s, {} gaps ({} readings lost to retention)",
+        s.name, s.tags, s.messages, s.readings, s.bytes, s.in_flight, s.backlog_readings,
+        s.backlog_bytes, s.lag_seconds, s.gaps, s.gap_readings);
+  }
   log.info(
       "queues: ingest depth {} dropped {}, storage depth {} dropped {}; {} samples committed{}; "
       "outbox {} pending, {} published, upstream {}",

@@ -15,6 +15,7 @@
 #include "drivers/modbus_poller.h"
 #include "drivers/mqtt_source.h"
 #include "storage/sample_writer.h"
+#include "uplink/telemetry_stream.h"
 
 namespace spdlog {
 class logger;
@@ -68,7 +69,16 @@ struct PipelineSnapshot {
   std::vector<drivers::MqttSourceStats> mqtt;
   storage::WriterStats writer;
   std::vector<ModelSyncStats> models;  // repository models
+  std::vector<uplink::StreamStats> uplink;  // telemetry streams, then alarm-context (if any)
+  double retention_seconds = 0;             // storage.retention
+  uint64_t storage_max_bytes = 0;           // storage.max_size
 };
+
+// How long until retention removes readings stream `s` has not sent yet, if the backlog keeps
+// growing as it did lately (seconds; +infinity when it is not at risk): the smaller of the age
+// limit (retention minus the age of the oldest unsent reading) and the size limit (the room
+// left below storage.max_size at the backlog's recent growth).
+double SecondsToLoss(const PipelineSnapshot& snap, const uplink::StreamStats& s);
 
 // Logs every source's and stage's counters in `snap` to `log`, and returns a one-line summary of
 // them for sd_notify STATUS=.

@@ -46,7 +46,8 @@ std::string ModbusText(const std::vector<AgentYaml::ModbusDevice>& devices) {
 std::string MqttSourcesText(const std::vector<AgentYaml::MqttSource>& sources) {
   std::string text = "mqtt_sources:\n";
   for (const AgentYaml::MqttSource& s : sources) {
-    text += fmt::format("  - name: {}\n    topic: {}\n    tags:\n", s.name, s.topic);
+    text += fmt::format("  - name: {}\n", s.name) + Line(4, "broker", s.broker) +
+            fmt::format("    topic: {}\n    tags:\n", s.topic);
     for (const std::string& tag : s.tags) text += "      - name: " + tag + "\n";
   }
   return text;
@@ -83,6 +84,7 @@ std::string AgentYaml::Text() const {
   if (!mqtt_sources.empty()) text += MqttSourcesText(mqtt_sources);
   if (repository || !deployments.empty()) text += ModelsText(repository, deployments);
   if (!http_listen.empty()) text += "http:\n" + Line(2, "listen", http_listen);
+  if (!uplink.empty()) text += "uplink:\n" + uplink;
   return text;
 }
 

@@ -1,6 +1,6 @@
 // The agent's configuration file as the end-to-end and reliability tests write it: a struct with
 // the sections those tests use (gateway, upstream, Modbus devices, MQTT sources, the model
-// repository and deployments, http), rendered as the YAML a user would write. Tests fill in the
+// repository and deployments, http, uplink), rendered as the YAML a user would write. Tests fill in the
 // ports of their own peers and change what their scenario needs, instead of each keeping a copy
 // of the template. Only what a test sets is written (an empty string or an unset optional is left
 // out), so everything else keeps the agent's defaults.
@@ -43,6 +43,7 @@ struct AgentYaml {
   };
   struct MqttSource {
     std::string name{};
+    std::string broker{};  // URI; empty: the upstream broker
     std::string topic{};
     std::vector<std::string> tags{};
   };
@@ -73,6 +74,9 @@ struct AgentYaml {
   std::optional<Repository> repository{};
   std::vector<Deployment> deployments{};
   std::string http_listen{};
+  // The body of the `uplink:` section (DESIGN §10), already indented by two spaces, e.g.
+  // "  telemetry:\n    - {name: raw, tags: [\"*\"]}\n"; empty: no section.
+  std::string uplink{};
 
   // The YAML text, sections in the order above.
   std::string Text() const;

@@ -140,7 +140,8 @@ SteadyTime TelemetryUplink::Round() {
     if (size_t n = lanes_[i].window->ResendSentBefore(now - kResendAfter); n > 0) {
       lanes_[i].resent += n;
     }
-    next = std::min(next, lanes_[i].next_cut);
+    // A full window waits for PUBACKs (they wake the thread), not for its next cut.
+    if (lanes_[i].window->HasRoom()) next = std::min(next, lanes_[i].next_cut);
   }
   PublishStats();
   return std::max(next, now + std::chrono::milliseconds(1));

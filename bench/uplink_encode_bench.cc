@@ -21,6 +21,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -62,11 +63,13 @@ void SetReadings(benchmark::State& state, std::string_view payload) {
   state.counters["payload_bytes"] = static_cast<double>(payload.size());
 }
 
-void BM_Json(benchmark::State& state) {
+using EncodeFn = void (*)(const MessageHeader&, std::span<const Series>, std::string&);
+
+void BM_Encode(benchmark::State& state, EncodeFn encode) {
   const std::vector<Series> message = MakeMessage();
   std::string out;
   for (auto _ : state) {
-    EncodeJson(kHeader, message, out);
+    encode(kHeader, message, out);
     benchmark::DoNotOptimize(out.data());
   }
   SetReadings(state, out);
@@ -93,16 +96,6 @@ void BM_JsonNlohmannPeer(benchmark::State& state) {
       series.push_back({{"tag", s.tag}, {"t", std::move(t)}, {"v", std::move(v)}});
     }
     out = doc.dump();
-    benchmark::DoNotOptimize(out.data());
-  }
-  SetReadings(state, out);
-}
-
-void BM_Influx(benchmark::State& state) {
-  const std::vector<Series> message = MakeMessage();
-  std::string out;
-  for (auto _ : state) {
-    EncodeInflux(kHeader, message, out);
     benchmark::DoNotOptimize(out.data());
   }
   SetReadings(state, out);
@@ -170,9 +163,9 @@ ModeSpec AggregateSpec() {
   return m;
 }
 
-BENCHMARK(BM_Json)->Name("Json/ours");
+BENCHMARK_CAPTURE(BM_Encode, json, &EncodeJson)->Name("Json/ours");
 BENCHMARK(BM_JsonNlohmannPeer)->Name("Json/peer:nlohmann-document");
-BENCHMARK(BM_Influx)->Name("Influx/ours");
+BENCHMARK_CAPTURE(BM_Encode, influx, &EncodeInflux)->Name("Influx/ours");
 BENCHMARK(BM_InfluxFmtPeer)->Name("Influx/peer:fmt-per-line");
 BENCHMARK_CAPTURE(BM_Filter, deadband, DeadbandSpec())->Name("Filter/deadband");
 BENCHMARK_CAPTURE(BM_Filter, aggregate, AggregateSpec())->Name("Filter/aggregate");

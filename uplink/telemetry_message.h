@@ -36,8 +36,8 @@ struct Aggregate {
 // skipped by the encoders (no empty arrays in a message).
 struct Series {
   std::string tag;
-  std::vector<Reading> readings;
-  std::vector<Aggregate> aggregates;
+  std::vector<Reading> readings{};  // the {} let Series{tag, readings} leave out the rest
+  std::vector<Aggregate> aggregates{};
 };
 
 // Views into the caller's strings: valid for the duration of one Encode call.

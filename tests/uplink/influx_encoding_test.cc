@@ -76,18 +76,11 @@ std::vector<Point> EncodeAndParse(std::string_view gateway, const std::vector<Se
   return points;
 }
 
-Series RawSeries(std::string tag, std::vector<Reading> readings) {
-  Series s;
-  s.tag = std::move(tag);
-  s.readings = std::move(readings);
-  return s;
-}
-
 TEST(InfluxEncoding, OneLinePerReading) {
   std::string out;
   EncodeInflux({"gw1", "s", 1, "", std::nullopt},
-               std::vector<Series>{RawSeries("pump1.flow", {{1'700'000'000'000'001, 1.5, false},
-                                                             {0, 2, false}})},
+               std::vector<Series>{Series{"pump1.flow", {{1'700'000'000'000'001, 1.5, false},
+                                                             {0, 2, false}}}},
                out);
   EXPECT_EQ(out,
             "edge,gateway=gw1,tag=pump1.flow value=1.5 1700000000000001000\n"
@@ -97,8 +90,8 @@ TEST(InfluxEncoding, OneLinePerReading) {
 TEST(InfluxEncoding, BadAndNonFiniteReadings) {
   const double inf = std::numeric_limits<double>::infinity();
   const auto points = EncodeAndParse(
-      "g", {RawSeries("t", {{1, 5, true}, {2, std::nan(""), false}, {3, inf, false},
-                            {4, -inf, false}, {5, std::nan(""), true}})});
+      "g", {Series{"t", {{1, 5, true}, {2, std::nan(""), false}, {3, inf, false},
+                            {4, -inf, false}, {5, std::nan(""), true}}}});
   ASSERT_EQ(points.size(), 5u);
   const std::vector<std::map<std::string, std::string>> want = {
       {{"bad", "true"}}, {{"raw", "\"NaN\""}}, {{"raw", "\"+Inf\""}}, {{"raw", "\"-Inf\""}},
@@ -117,7 +110,7 @@ TEST(InfluxEncoding, ValuesReadBackExactly) {
     if (!std::isfinite(v)) v = -static_cast<double>(i) / 3.0;
     readings.push_back({static_cast<int64_t>(rng() % 4'000'000'000'000'000), v, false});
   }
-  const auto points = EncodeAndParse("g", {RawSeries("t", readings)});
+  const auto points = EncodeAndParse("g", {Series{"t", readings}});
   ASSERT_EQ(points.size(), readings.size());
   for (size_t i = 0; i < readings.size(); ++i) {
     const Point& p = points[i];
@@ -133,7 +126,7 @@ TEST(InfluxEncoding, EscapesTagValues) {
   const std::vector<std::string> names = {"a,b",        "a=b",     "a b",    "back\\slash",
                                           "trailing\\", "\\,\\ \\=", "°C 🚀", "quote\"d"};
   std::vector<Series> series;
-  for (const std::string& n : names) series.push_back(RawSeries(n, {{1, 1}}));
+  for (const std::string& n : names) series.push_back(Series{n, {{1, 1}}});
   const auto points = EncodeAndParse("gate way,1=x\\", series);
   ASSERT_EQ(points.size(), names.size());
   for (size_t i = 0; i < names.size(); ++i) {
@@ -152,7 +145,7 @@ TEST(InfluxEncoding, EscapedTextIsExactlyAsDocumented) {
 
 TEST(InfluxEncoding, NewlinesInATagBecomeEscapedSpaces) {
   std::string out;
-  EncodeInflux({"g", "s", 1, "", std::nullopt}, std::vector<Series>{RawSeries("a\nb\rc", {{1, 1}})},
+  EncodeInflux({"g", "s", 1, "", std::nullopt}, std::vector<Series>{Series{"a\nb\rc", {{1, 1}}}},
                out);
   EXPECT_EQ(out, "edge,gateway=g,tag=a\\ b\\ c value=1 1000\n");
 }
@@ -161,7 +154,7 @@ TEST(InfluxEncoding, VeryLongTagName) {
   std::string tag(10'000, 'y');
   tag[100] = ' ';
   tag[9999] = ',';
-  const auto points = EncodeAndParse("g", {RawSeries(tag, {{1, 1}, {2, 2}})});
+  const auto points = EncodeAndParse("g", {Series{tag, {{1, 1}, {2, 2}}}});
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[1].tags.at("tag"), tag);
 }
@@ -169,9 +162,9 @@ TEST(InfluxEncoding, VeryLongTagName) {
 TEST(InfluxEncoding, EmptySeriesGiveNoLines) {
   std::string out = "stale";
   EncodeInflux({"g", "s", 1, "", std::nullopt},
-               std::vector<Series>{RawSeries("a", {}), RawSeries("b", {})}, out);
+               std::vector<Series>{Series{"a", {}}, Series{"b", {}}}, out);
   EXPECT_EQ(out, "");
-  const auto points = EncodeAndParse("g", {RawSeries("a", {}), RawSeries("b", {{7, 1}})});
+  const auto points = EncodeAndParse("g", {Series{"a", {}}, Series{"b", {{7, 1}}}});
   ASSERT_EQ(points.size(), 1u);
   EXPECT_EQ(points[0].tags.at("tag"), "b");
 }
@@ -194,7 +187,7 @@ TEST(InfluxEncoding, AggregateLines) {
 
 TEST(InfluxEncoding, SeveralSeriesInOrder) {
   const auto points =
-      EncodeAndParse("g", {RawSeries("a", {{1, 1}, {2, 2}}), RawSeries("b", {{3, 3}})});
+      EncodeAndParse("g", {Series{"a", {{1, 1}, {2, 2}}}, Series{"b", {{3, 3}}}});
   ASSERT_EQ(points.size(), 3u);
   EXPECT_EQ(points[0].tags.at("tag"), "a");
   EXPECT_EQ(points[1].tags.at("tag"), "a");

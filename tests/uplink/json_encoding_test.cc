@@ -24,18 +24,11 @@ json EncodeAndParse(const MessageHeader& h, const std::vector<Series>& series) {
   return json::parse(out);  // throws (failing the test) on anything that is not JSON
 }
 
-Series RawSeries(std::string tag, std::vector<Reading> readings) {
-  Series s;
-  s.tag = std::move(tag);
-  s.readings = std::move(readings);
-  return s;
-}
-
 TEST(JsonEncoding, WritesHeaderAndReadings) {
   const MessageHeader h{"gw-1", "raw", 42, "", std::nullopt};
   const json j = EncodeAndParse(
-      h, {RawSeries("pump1.flow", {{1'700'000'000'000'000, 1.5, false},
-                                   {1'700'000'000'100'000, -2.25, false}})});
+      h, {Series{"pump1.flow", {{1'700'000'000'000'000, 1.5, false},
+                                   {1'700'000'000'100'000, -2.25, false}}}});
   EXPECT_EQ(j["gateway"], "gw-1");
   EXPECT_EQ(j["stream"], "raw");
   EXPECT_EQ(j["seq"].get<uint64_t>(), 42u);
@@ -52,13 +45,13 @@ TEST(JsonEncoding, WritesHeaderAndReadings) {
 
 TEST(JsonEncoding, SeqUsesTheWholeUnsignedRange) {
   const uint64_t seq = std::numeric_limits<uint64_t>::max();
-  const json j = EncodeAndParse({"g", "s", seq, "", std::nullopt}, {RawSeries("a", {{1, 1}})});
+  const json j = EncodeAndParse({"g", "s", seq, "", std::nullopt}, {Series{"a", {{1, 1}}}});
   EXPECT_EQ(j["seq"].get<uint64_t>(), seq);
 }
 
 TEST(JsonEncoding, AlarmContextAddsAssetAndAlarmSeq) {
   const json j = EncodeAndParse({"g", "alarm-context", 7, "pump \"A\"", uint64_t{99}},
-                                {RawSeries("a", {{1, 1}})});
+                                {Series{"a", {{1, 1}}}});
   EXPECT_EQ(j["asset"], "pump \"A\"");
   EXPECT_EQ(j["alarm_seq"].get<uint64_t>(), 99u);
   EXPECT_EQ(j["stream"], "alarm-context");
@@ -68,8 +61,8 @@ TEST(JsonEncoding, BadAndNonFiniteValuesAreNull) {
   const double inf = std::numeric_limits<double>::infinity();
   const json j = EncodeAndParse(
       {"g", "s", 1, "", std::nullopt},
-      {RawSeries("a", {{1, 3.0, true}, {2, std::nan(""), false}, {3, inf, false},
-                       {4, -inf, false}, {5, 0.5, false}})});
+      {Series{"a", {{1, 3.0, true}, {2, std::nan(""), false}, {3, inf, false},
+                       {4, -inf, false}, {5, 0.5, false}}}});
   const json& v = j["series"][0]["v"];
   ASSERT_EQ(v.size(), 5u);
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(v[i].is_null()) << i;
@@ -88,7 +81,7 @@ TEST(JsonEncoding, NumbersReadBackExactly) {
   readings.push_back({0, -0.0, false});
   readings.push_back({1, std::numeric_limits<double>::denorm_min(), false});
   readings.push_back({2, std::numeric_limits<double>::max(), false});
-  const json j = EncodeAndParse({"g", "s", 1, "", std::nullopt}, {RawSeries("a", readings)});
+  const json j = EncodeAndParse({"g", "s", 1, "", std::nullopt}, {Series{"a", readings}});
   const json& s = j["series"][0];
   ASSERT_EQ(s["v"].size(), readings.size());
   for (size_t i = 0; i < readings.size(); ++i) {
@@ -108,7 +101,7 @@ TEST(JsonEncoding, EscapesStringsAsJson) {
       "quote\"d",  "back\\slash", "ctl\x01\x1f", "new\nline\ttab\r", "température°C",
       "日本語タグ", "emoji 🚀",   "slash/and,comma=eq space"};
   std::vector<Series> series;
-  for (const std::string& n : names) series.push_back(RawSeries(n, {{1, 2}}));
+  for (const std::string& n : names) series.push_back(Series{n, {{1, 2}}});
   std::string out;
   EncodeJson({"gw \"x\"", "s\\t", 1, "", std::nullopt}, series, out);
   // A raw control character inside a JSON string is invalid: none may reach the payload.
@@ -122,24 +115,24 @@ TEST(JsonEncoding, EscapesStringsAsJson) {
 
 TEST(JsonEncoding, InvalidUtf8InANameIsReplacedNotThrown) {
   const json j = EncodeAndParse({"g", "s", 1, "", std::nullopt},
-                                {RawSeries(std::string("bad\xff\xfe") + "name", {{1, 2}})});
+                                {Series{std::string("bad\xff\xfe") + "name", {{1, 2}}}});
   EXPECT_EQ(j["series"][0]["tag"], "bad\xEF\xBF\xBD\xEF\xBF\xBDname");  // two U+FFFD
 }
 
 TEST(JsonEncoding, VeryLongTagName) {
   std::string tag(10'000, 'x');
   tag[5000] = '"';
-  const json j = EncodeAndParse({"g", "s", 1, "", std::nullopt}, {RawSeries(tag, {{1, 2}})});
+  const json j = EncodeAndParse({"g", "s", 1, "", std::nullopt}, {Series{tag, {{1, 2}}}});
   EXPECT_EQ(j["series"][0]["tag"], tag);
 }
 
 TEST(JsonEncoding, EmptySeriesAreSkipped) {
   const json j = EncodeAndParse({"g", "s", 3, "", std::nullopt},
-                                {RawSeries("empty1", {}), RawSeries("full", {{1, 2}}),
-                                 RawSeries("empty2", {})});
+                                {Series{"empty1", {}}, Series{"full", {{1, 2}}},
+                                 Series{"empty2", {}}});
   ASSERT_EQ(j["series"].size(), 1u);
   EXPECT_EQ(j["series"][0]["tag"], "full");
-  const json none = EncodeAndParse({"g", "s", 4, "", std::nullopt}, {RawSeries("e", {})});
+  const json none = EncodeAndParse({"g", "s", 4, "", std::nullopt}, {Series{"e", {}}});
   EXPECT_EQ(none["series"], json::array());
 }
 
@@ -169,7 +162,7 @@ TEST(JsonEncoding, NonFiniteMeanIsNull) {
 }
 
 TEST(JsonEncoding, ASeriesWithBothKindsGivesTwoEntries) {
-  Series s = RawSeries("t", {{5, 1}});
+  Series s = Series{"t", {{5, 1}}};
   s.aggregates = {{0, 1, 1, 1, 1, 1}};
   const json j = EncodeAndParse({"g", "s", 1, "", std::nullopt}, {s});
   ASSERT_EQ(j["series"].size(), 2u);
@@ -179,7 +172,7 @@ TEST(JsonEncoding, ASeriesWithBothKindsGivesTwoEntries) {
 
 TEST(JsonEncoding, ReusesTheOutputString) {
   std::string out = "stale content that must go";
-  EncodeJson({"g", "s", 1, "", std::nullopt}, std::vector<Series>{RawSeries("a", {{1, 2}})}, out);
+  EncodeJson({"g", "s", 1, "", std::nullopt}, std::vector<Series>{Series{"a", {{1, 2}}}}, out);
   EXPECT_EQ(out, R"({"gateway":"g","stream":"s","seq":1,"series":[{"tag":"a","t":[1],"v":[2]}]})");
 }
 

@@ -22,7 +22,8 @@ std::string SavePlan(const MessagePlan& plan) {
   json j = {{"v", 1}, {"k", static_cast<int>(plan.kind)}};
   json ranges = json::array();
   for (const TagRange& r : plan.ranges) {
-    ranges.push_back({r.tag_id, r.from_ord, r.to_ord, Binary(r.start_state), Binary(r.end_state)});
+    ranges.push_back({r.tag_id, r.from_ord, r.to_ord, Binary(r.start_state), Binary(r.end_state),
+                      r.clock_flush});
   }
   j["r"] = std::move(ranges);
   j["f"] = plan.flush_us;
@@ -46,7 +47,7 @@ StatusOr<MessagePlan> LoadPlan(std::string_view bytes) {
     plan.kind = static_cast<MessagePlan::Kind>(kind);
     for (const json& r : j.at("r")) {
       TagRange range{r.at(0).get<int64_t>(), r.at(1).get<int64_t>(), r.at(2).get<int64_t>(),
-                     FromBinary(r.at(3)), FromBinary(r.at(4))};
+                     FromBinary(r.at(3)), FromBinary(r.at(4)), r.at(5).get<bool>()};
       if (range.to_ord < range.from_ord) return damaged("range ends before it starts");
       plan.ranges.push_back(std::move(range));
     }

@@ -30,6 +30,8 @@ struct TagRange {
   int64_t to_ord = 0;     // one past the last ordinal taken
   std::string start_state;  // filter state before the range (SaveState bytes)
   std::string end_state;    // filter state after it
+  bool clock_flush = false;  // aggregate: FlushByClock(flush_us) ran after the range (the tag
+                             // had no more stored readings then)
 
   bool operator==(const TagRange&) const = default;
 };

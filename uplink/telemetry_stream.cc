@@ -186,10 +186,14 @@ Status TelemetryStream::CutTag(storage::UplinkStore& store, TagRun& run, int64_t
   Series series;
   series.tag = run.name;
   const size_t taken = Feed(scratch_, run.cut_state, room, series);
-  const bool flushed = aggregate && FlushByClock(mode_, run.cut_state, now_us, series);
+  // The clock closes a period only once the tag has no more stored readings: during a backlog
+  // drain the rest of an old period is still in samples.db, not late.
+  const bool caught_up = taken == scratch_.size() && scratch_.size() < want;
+  const bool flush = aggregate && caught_up;
+  const bool flushed = flush && FlushByClock(mode_, run.cut_state, now_us, series);
   if (taken == 0 && !flushed) return Status::Ok();
   cut.plan.ranges.push_back({run.tag_id, run.cut_ord, run.cut_ord + static_cast<int64_t>(taken),
-                             start_state, SaveState(run.cut_state)});
+                             start_state, SaveState(run.cut_state), flush});
   run.cut_ord += static_cast<int64_t>(taken);
   if (taken > 0) run.last_t_us = storage::ToMicros(scratch_[taken - 1].ts);
   cut.outputs += Outputs(series);
@@ -258,7 +262,7 @@ Status TelemetryStream::Rebuild(storage::UplinkStore& store, const MessagePlan& 
     Series s;
     s.tag = run->name;
     Feed(scratch_, state, std::numeric_limits<uint64_t>::max(), s);
-    if (plan.flush_us != 0) FlushByClock(mode_, state, plan.flush_us, s);
+    if (r.clock_flush) FlushByClock(mode_, state, plan.flush_us, s);
     *outputs += Outputs(s);
     if (Outputs(s) > 0) series.push_back(std::move(s));
   }

@@ -12,7 +12,7 @@ namespace {
 MessagePlan DataPlan() {
   MessagePlan plan;
   plan.kind = MessagePlan::Kind::kData;
-  plan.ranges.push_back({7, 100, 250, std::string("\x01\x00\xff state", 10), "end"});
+  plan.ranges.push_back({7, 100, 250, std::string("\x01\x00\xff state", 10), "end", true});
   plan.ranges.push_back({9, 0, 0, "", std::string(300, '\x7f')});
   plan.flush_us = 1'765'000'000'000'000;
   return plan;

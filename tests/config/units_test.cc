@@ -22,17 +22,22 @@ std::string DurationError(std::string_view text) {
   return d.ok() ? "" : d.status().message();
 }
 
-uint64_t Bytes(std::string_view text) {
-  auto s = ParseSize(text);
-  EXPECT_TRUE(s.ok()) << text << ": " << s.status().message();
-  return s.ok() ? *s : 0;
+// What ParseSize or ParseRate made of `text`, which must parse (0 if it does not).
+uint64_t Parsed(const StatusOr<uint64_t>& r, std::string_view text) {
+  EXPECT_TRUE(r.ok()) << text << ": " << r.status().message();
+  return r.ok() ? *r : 0;
 }
 
-std::string SizeError(std::string_view text) {
-  auto s = ParseSize(text);
-  EXPECT_FALSE(s.ok()) << text << " parsed as " << (s.ok() ? *s : 0);
-  return s.ok() ? "" : s.status().message();
+// The message ParseSize or ParseRate gave for `text`, which must fail.
+std::string Rejection(const StatusOr<uint64_t>& r, std::string_view text) {
+  EXPECT_FALSE(r.ok()) << text << " parsed as " << (r.ok() ? *r : 0);
+  return r.ok() ? "" : r.status().message();
 }
+
+uint64_t Bytes(std::string_view text) { return Parsed(ParseSize(text), text); }
+std::string SizeError(std::string_view text) { return Rejection(ParseSize(text), text); }
+uint64_t Rate(std::string_view text) { return Parsed(ParseRate(text), text); }
+std::string RateError(std::string_view text) { return Rejection(ParseRate(text), text); }
 
 TEST(ParseDuration, AcceptsEveryUnit) {
   EXPECT_EQ(Ms("250ms"), milliseconds(250));
@@ -140,18 +145,6 @@ TEST(FormatSize, UsesTheLargestExactBinaryUnit) {
   EXPECT_EQ(FormatSize(1ull << 20), "1MiB");
   EXPECT_EQ(FormatSize(1000), "1000B");
   EXPECT_EQ(FormatSize(0), "0B");
-}
-
-uint64_t Rate(std::string_view text) {
-  auto r = ParseRate(text);
-  EXPECT_TRUE(r.ok()) << text << ": " << r.status().message();
-  return r.ok() ? *r : 0;
-}
-
-std::string RateError(std::string_view text) {
-  auto r = ParseRate(text);
-  EXPECT_FALSE(r.ok()) << text << " parsed as " << (r.ok() ? *r : 0);
-  return r.ok() ? "" : r.status().message();
 }
 
 TEST(ParseRate, AcceptsASizePerSecondAndZero) {

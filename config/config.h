@@ -274,8 +274,12 @@ constexpr std::string_view TelemetryEncodingName(TelemetryStream::Encoding encod
   return "?";
 }
 
+// The stream name of the alarm context messages (DESIGN §10): reserved, no telemetry stream
+// may take it.
+inline constexpr std::string_view kAlarmContextStream = "alarm-context";
+
 // The raw readings of a deployment's inputs around each raised alarm, sent as stream
-// "alarm-context". Present in the file = enabled.
+// kAlarmContextStream. Present in the file = enabled.
 struct AlarmContextConfig {
   bool enabled = false;
   Duration before{std::chrono::seconds(60)};  // 0..1h before the alarm

@@ -30,9 +30,6 @@ constexpr std::string_view kEncodings[] = {TelemetryEncodingName(Encoding::kJson
                                            TelemetryEncodingName(Encoding::kInflux)};
 constexpr std::string_view kStarts[] = {"now", "oldest"};
 
-// The stream name alarm-context messages use (DESIGN §10); a telemetry stream may not take it.
-constexpr std::string_view kAlarmContextStream = "alarm-context";
-
 // The keys that only one mode takes.
 struct ModeKey {
   std::string_view key;

@@ -229,6 +229,73 @@ struct HttpConfig {
   bool operator==(const HttpConfig&) const = default;
 };
 
+// One telemetry stream (DESIGN §10): the readings of the tags its globs match, sent upstream
+// on <prefix>/<gateway.id>/telemetry/<name> from a durable cursor in samples.db.
+struct TelemetryStream {
+  std::string name;               // [A-Za-z0-9_.-]+, unique, not "alarm-context"
+  std::vector<std::string> tags;  // globs (* and ?) over whole tag names; at least one
+  enum class Mode { kRaw, kDeadband, kAggregate } mode = Mode::kRaw;
+  double deadband = 0;            // deadband mode: the band, >= 0, absolute or
+  bool deadband_percent = false;  //   a percentage of |last sent value|
+  Duration max_interval{0};       // deadband mode: send at least this often; 0: no such send
+  Duration period{0};             // aggregate mode: >= 1s, aligned to the Unix epoch
+  enum class Encoding { kJson, kInflux, kSparkplugB } encoding = Encoding::kJson;
+  int max_batch = 1000;         // readings per message, 1..100000
+  uint64_t max_rate_bytes = 0;  // payload bytes per second; 0: unlimited
+  bool start_oldest = false;    // where a new stream starts: false now, true the oldest reading
+  SourcePos pos;
+
+  bool operator==(const TelemetryStream&) const = default;
+};
+
+// The spellings used in the YAML file. constexpr: the loader builds its tables of accepted
+// values from them, so each spelling is written once.
+constexpr std::string_view TelemetryModeName(TelemetryStream::Mode mode) {
+  switch (mode) {
+    case TelemetryStream::Mode::kRaw:
+      return "raw";
+    case TelemetryStream::Mode::kDeadband:
+      return "deadband";
+    case TelemetryStream::Mode::kAggregate:
+      return "aggregate";
+  }
+  return "?";
+}
+
+constexpr std::string_view TelemetryEncodingName(TelemetryStream::Encoding encoding) {
+  switch (encoding) {
+    case TelemetryStream::Encoding::kJson:
+      return "json";
+    case TelemetryStream::Encoding::kInflux:
+      return "influx";
+    case TelemetryStream::Encoding::kSparkplugB:
+      return "sparkplug_b";
+  }
+  return "?";
+}
+
+// The stream name of the alarm context messages (DESIGN §10): reserved, no telemetry stream
+// may take it.
+inline constexpr std::string_view kAlarmContextStream = "alarm-context";
+
+// The raw readings of a deployment's inputs around each raised alarm, sent as stream
+// kAlarmContextStream. Present in the file = enabled.
+struct AlarmContextConfig {
+  bool enabled = false;
+  Duration before{std::chrono::seconds(60)};  // 0..1h before the alarm
+  Duration after{std::chrono::seconds(30)};   // 0..1h after it
+
+  bool operator==(const AlarmContextConfig&) const = default;
+};
+
+// The uplink section; needs an upstream broker.
+struct UplinkConfig {
+  std::vector<TelemetryStream> telemetry;
+  AlarmContextConfig alarm_context;
+
+  bool operator==(const UplinkConfig&) const = default;
+};
+
 struct AgentConfig {
   std::string path;  // the file this was loaded from
   GatewayConfig gateway;
@@ -238,6 +305,7 @@ struct AgentConfig {
   StorageConfig storage;
   ModelsConfig models;
   HttpConfig http;
+  UplinkConfig uplink;
 
   bool operator==(const AgentConfig&) const = default;
 };

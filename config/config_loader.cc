@@ -20,8 +20,8 @@ using internal::Field;
 using internal::LoaderContext;
 
 // The sections of the file. config/REFERENCE.md documents each of them.
-constexpr std::string_view kTopKeys[] = {"gateway", "upstream", "modbus", "mqtt_sources",
-                                         "storage", "models",   "http",   "x-*"};
+constexpr std::string_view kTopKeys[] = {"gateway", "upstream", "modbus", "mqtt_sources", "storage",
+                                         "models",  "http",     "uplink", "x-*"};
 
 // The sections of the document `root` (a mapping), each by its reader (config/section_readers.h).
 AgentConfig ReadSections(LoaderContext* ctx, const Field& root_field) {
@@ -40,6 +40,7 @@ AgentConfig ReadSections(LoaderContext* ctx, const Field& root_field) {
   if (auto f = root->Get("storage")) internal::ReadStorage(ctx, *f, &config.storage);
   if (auto f = root->Get("models")) internal::ReadModels(ctx, *f, &config.models);
   if (auto f = root->Get("http")) internal::ReadHttp(ctx, *f, &config.http);
+  if (auto f = root->Get("uplink")) internal::ReadUplink(ctx, *f, &config.uplink);
   ctx->CheckClientIds();
   return config;
 }

@@ -1,6 +1,6 @@
 // The readers of the configuration file's sections, one file each, called by the loader
 // (config_loader.cc) in document order of the schema: gateway, upstream, modbus, mqtt_sources,
-// storage, models, http. Each reads its section with the keys, defaults and ranges of
+// storage, models, http, uplink. Each reads its section with the keys, defaults and ranges of
 // config/REFERENCE.md, reports every fault through the LoaderContext and returns what it could
 // read; the loader discards the result when anything was reported.
 //
@@ -58,5 +58,10 @@ void ReadModels(LoaderContext* ctx, const Field& f, ModelsConfig* out);
 
 void ReadStorage(LoaderContext* ctx, const Field& f, StorageConfig* out);
 void ReadHttp(LoaderContext* ctx, const Field& f, HttpConfig* out);
+
+// ---- load_uplink.cc ----
+
+// Needs the upstream section (its presence is recorded in `ctx` before).
+void ReadUplink(LoaderContext* ctx, const Field& f, UplinkConfig* out);
 
 }  // namespace edge::config::internal

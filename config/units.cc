@@ -175,6 +175,44 @@ StatusOr<uint64_t> ParseSize(std::string_view text) {
   return whole + part;
 }
 
+StatusOr<uint64_t> ParseRate(std::string_view text) {
+  const std::string q = Quoted(text);
+  if (text.empty()) {
+    return Status::InvalidArgument("empty rate; write e.g. 256KiB/s, or 0 for no limit");
+  }
+  if (text == "0") return uint64_t{0};
+  if (text[0] == '-') return Status::InvalidArgument(q + " is negative; write 0 for no limit");
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    const bool bare_number = std::isdigit(static_cast<unsigned char>(text.back()));
+    return Status::InvalidArgument(q + ": a rate needs '/s' (bytes per second), e.g. " +
+                                   std::string(text) + (bare_number ? "B/s" : "/s") +
+                                   "; 0 means no limit");
+  }
+  if (text.substr(slash) != "/s") {
+    return Status::InvalidArgument(q + ": write the rate per second, e.g. 256KiB/s");
+  }
+  const std::string_view size = text.substr(0, slash);
+  if (size.empty()) return Status::InvalidArgument(q + " needs a size, e.g. 256KiB/s");
+  // "256/s" would be bytes by the size rule; say so rather than guess a unit was forgotten.
+  if (std::isdigit(static_cast<unsigned char>(size.back()))) {
+    return Status::InvalidArgument(q + " needs a unit, e.g. " + std::string(size) + "B/s or " +
+                                   std::string(size) + "KiB/s");
+  }
+  auto bytes = ParseSize(size);
+  if (!bytes.ok()) {
+    // ParseSize quotes the size only; quote what was written.
+    std::string message = bytes.status().message();
+    const std::string size_q = Quoted(size);
+    if (message.rfind(size_q, 0) == 0) message = q + message.substr(size_q.size());
+    return Status::InvalidArgument(message);
+  }
+  if (*bytes == 0) {
+    return Status::InvalidArgument(q + " is less than one byte per second; write 0 for no limit");
+  }
+  return *bytes;
+}
+
 std::string FormatDuration(std::chrono::milliseconds d) {
   int64_t ms = d.count();
   if (ms < 0) return "-" + FormatDuration(std::chrono::milliseconds(-ms));
@@ -195,6 +233,10 @@ std::string FormatSize(uint64_t bytes) {
     }
   }
   return std::to_string(bytes) + "B";
+}
+
+std::string FormatRate(uint64_t bytes_per_second) {
+  return bytes_per_second == 0 ? "0" : FormatSize(bytes_per_second) + "/s";
 }
 
 }  // namespace edge::config

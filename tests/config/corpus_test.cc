@@ -113,5 +113,21 @@ TEST(Examples, FullLineWiresTheSkabPumpModel) {
   EXPECT_EQ(c.http.listen, "127.0.0.1:9108");
 }
 
+TEST(Examples, FullLineSendsPumpAggregatesAndAlarmContext) {
+  const LoadResult r = LoadConfigFile((kExamplesDir / "full-line.yaml").string());
+  ASSERT_TRUE(r.ok()) << Joined(r);
+  const UplinkConfig& u = r.config->uplink;
+  ASSERT_EQ(u.telemetry.size(), 1u);
+  const TelemetryStream& s = u.telemetry[0];
+  EXPECT_EQ(s.name, "pump1-10s");
+  EXPECT_EQ(s.tags, std::vector<std::string>{"pump1.*"});
+  EXPECT_EQ(s.mode, TelemetryStream::Mode::kAggregate);
+  EXPECT_EQ(s.period, std::chrono::seconds(10));
+  EXPECT_EQ(s.encoding, TelemetryStream::Encoding::kInflux);
+  EXPECT_EQ(s.max_rate_bytes, 64u * 1024);
+  EXPECT_FALSE(s.start_oldest);
+  EXPECT_TRUE(u.alarm_context.enabled);
+}
+
 }  // namespace
 }  // namespace edge::config

@@ -89,6 +89,8 @@ TEST(Reference, DocumentedDefaultsAreTheLoadersDefaults) {
   const std::string reference = edge::testing::ReadFile(kSourceDir / "config/REFERENCE.md");
   const std::string key_file = (kSourceDir / "models/keys/skab-pump.pub").string();
   const std::string device = "modbus:\n  - name: d\n    host: 127.0.0.1\n";
+  const std::string uplink =
+      "gateway: {id: gw1}\nupstream: {broker: tcp://127.0.0.1:1883, topic_prefix: p}\nuplink:\n";
   struct Case {
     std::string heading;  // of the reference's section
     std::string yaml;     // a valid file; "@@" is where `key: default` goes
@@ -128,6 +130,14 @@ TEST(Reference, DocumentedDefaultsAreTheLoadersDefaults) {
        "    trusted_keys: [" +
            key_file + "]\n    @@\n",
        {"poll_interval"}},
+      {"### `telemetry`",
+       uplink + "  telemetry:\n    - name: s\n      tags: [t]\n      @@\n",
+       {"mode", "encoding", "max_batch", "max_rate", "start"}},
+      {"### `telemetry`",
+       uplink + "  telemetry:\n    - name: s\n      tags: [t]\n      mode: deadband\n"
+                "      deadband: {absolute: 1}\n      @@\n",
+       {"max_interval"}},
+      {"### `alarm_context`", uplink + "  alarm_context:\n    @@\n", {"before", "after"}},
   };
   int checked = 0;
   for (const Case& c : cases) {
@@ -149,7 +159,7 @@ TEST(Reference, DocumentedDefaultsAreTheLoadersDefaults) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 23);
+  EXPECT_EQ(checked, 31);
 }
 
 }  // namespace

@@ -22,17 +22,22 @@ std::string DurationError(std::string_view text) {
   return d.ok() ? "" : d.status().message();
 }
 
-uint64_t Bytes(std::string_view text) {
-  auto s = ParseSize(text);
-  EXPECT_TRUE(s.ok()) << text << ": " << s.status().message();
-  return s.ok() ? *s : 0;
+// What ParseSize or ParseRate made of `text`, which must parse (0 if it does not).
+uint64_t Parsed(const StatusOr<uint64_t>& r, std::string_view text) {
+  EXPECT_TRUE(r.ok()) << text << ": " << r.status().message();
+  return r.ok() ? *r : 0;
 }
 
-std::string SizeError(std::string_view text) {
-  auto s = ParseSize(text);
-  EXPECT_FALSE(s.ok()) << text << " parsed as " << (s.ok() ? *s : 0);
-  return s.ok() ? "" : s.status().message();
+// The message ParseSize or ParseRate gave for `text`, which must fail.
+std::string Rejection(const StatusOr<uint64_t>& r, std::string_view text) {
+  EXPECT_FALSE(r.ok()) << text << " parsed as " << (r.ok() ? *r : 0);
+  return r.ok() ? "" : r.status().message();
 }
+
+uint64_t Bytes(std::string_view text) { return Parsed(ParseSize(text), text); }
+std::string SizeError(std::string_view text) { return Rejection(ParseSize(text), text); }
+uint64_t Rate(std::string_view text) { return Parsed(ParseRate(text), text); }
+std::string RateError(std::string_view text) { return Rejection(ParseRate(text), text); }
 
 TEST(ParseDuration, AcceptsEveryUnit) {
   EXPECT_EQ(Ms("250ms"), milliseconds(250));
@@ -140,6 +145,49 @@ TEST(FormatSize, UsesTheLargestExactBinaryUnit) {
   EXPECT_EQ(FormatSize(1ull << 20), "1MiB");
   EXPECT_EQ(FormatSize(1000), "1000B");
   EXPECT_EQ(FormatSize(0), "0B");
+}
+
+TEST(ParseRate, AcceptsASizePerSecondAndZero) {
+  EXPECT_EQ(Rate("256KiB/s"), 256u * 1024);
+  EXPECT_EQ(Rate("1MB/s"), 1'000'000u);
+  EXPECT_EQ(Rate("500B/s"), 500u);
+  EXPECT_EQ(Rate("1.5KiB/s"), 1536u);
+  EXPECT_EQ(Rate("2GiB/s"), 2ull << 30);
+  EXPECT_EQ(Rate("0"), 0u);  // no limit
+}
+
+TEST(ParseRate, NeedsPerSecondAndAUnit) {
+  EXPECT_EQ(RateError("256KiB"),
+            "'256KiB': a rate needs '/s' (bytes per second), e.g. 256KiB/s; 0 means no limit");
+  EXPECT_EQ(RateError("1000"),
+            "'1000': a rate needs '/s' (bytes per second), e.g. 1000B/s; 0 means no limit");
+  EXPECT_EQ(RateError("1000/s"), "'1000/s' needs a unit, e.g. 1000B/s or 1000KiB/s");
+  EXPECT_EQ(RateError("1MB/min"), "'1MB/min': write the rate per second, e.g. 256KiB/s");
+  EXPECT_EQ(RateError("/s"), "'/s' needs a size, e.g. 256KiB/s");
+  EXPECT_EQ(RateError(""), "empty rate; write e.g. 256KiB/s, or 0 for no limit");
+}
+
+TEST(ParseRate, RejectsWhatWouldSilentlyMeanUnlimited) {
+  // 0 is "no limit": a rate written with a unit that rounds to 0 must not become one.
+  EXPECT_EQ(RateError("0.5B/s"), "'0.5B/s' is less than one byte per second; write 0 for no limit");
+  EXPECT_EQ(RateError("0KiB/s"), "'0KiB/s' is less than one byte per second; write 0 for no limit");
+  EXPECT_EQ(RateError("-1KiB/s"), "'-1KiB/s' is negative; write 0 for no limit");
+}
+
+TEST(ParseRate, QuotesTheWholeRateInSizeErrors) {
+  EXPECT_EQ(RateError("1Mbit/s"),
+            "'1Mbit/s': unknown unit 'Mbit'; use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB");
+  EXPECT_EQ(RateError("512KB/s"), "'512KB/s': unknown unit 'KB'; use kB (1000) or KiB (1024)");
+  EXPECT_EQ(RateError("20000000TiB/s"), "'20000000TiB/s' is too large");
+}
+
+TEST(FormatRate, RoundTrips) {
+  EXPECT_EQ(FormatRate(0), "0");
+  EXPECT_EQ(FormatRate(256u * 1024), "256KiB/s");
+  EXPECT_EQ(FormatRate(1'000'000), "1000000B/s");
+  for (uint64_t r : {uint64_t{0}, uint64_t{1}, uint64_t{1536}, uint64_t{5} << 30}) {
+    EXPECT_EQ(Rate(FormatRate(r)), r) << FormatRate(r);
+  }
 }
 
 }  // namespace

@@ -29,7 +29,7 @@
 
 namespace edge::uplink {
 
-inline constexpr std::string_view kAlarmContextStream = "alarm-context";
+using config::kAlarmContextStream;  // "alarm-context"
 
 class AlarmContextStream {
  public:

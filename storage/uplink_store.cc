@@ -21,6 +21,22 @@ std::string FromBlob(std::span<const uint8_t> blob) {
   return std::string(reinterpret_cast<const char*>(blob.data()), blob.size());
 }
 
+// Steps the bound `stmt` to its end, making one Row of each result row; resets it.
+template <typename Row, typename Make>
+StatusOr<std::vector<Row>> CollectRows(Statement& stmt, Make make) {
+  std::vector<Row> rows;
+  Status s;
+  for (;;) {
+    StatusOr<bool> row = stmt.Step();
+    if (!row.ok()) s = row.status();
+    if (!s.ok() || !*row) break;
+    rows.push_back(make(stmt));
+  }
+  stmt.Reset();
+  if (!s.ok()) return s;
+  return rows;
+}
+
 // Every chunk holding ordinal k starts after k - kMaxChunkSamples: that bounds the index scan on
 // (tag_id, ord) from below; chunks that end at or before from_ord are filtered out.
 constexpr std::string_view kChunkFromSql =
@@ -99,18 +115,10 @@ Status UplinkStore::InTransaction(Body&& body) {
 }
 
 StatusOr<std::vector<StoredTag>> UplinkStore::TagsAfter(int64_t after_id) {
-  std::vector<StoredTag> tags;
   tags_after_.BindInt(1, after_id);
-  Status s;
-  for (;;) {
-    StatusOr<bool> row = tags_after_.Step();
-    if (!row.ok()) s = row.status();
-    if (!s.ok() || !*row) break;
-    tags.push_back(StoredTag{tags_after_.ColumnInt(0), std::string(tags_after_.ColumnText(1))});
-  }
-  tags_after_.Reset();
-  if (!s.ok()) return s;
-  return tags;
+  return CollectRows<StoredTag>(tags_after_, [](const Statement& q) {
+    return StoredTag{q.ColumnInt(0), std::string(q.ColumnText(1))};
+  });
 }
 
 StatusOr<UplinkStreamRow> UplinkStore::LoadOrCreateStream(std::string_view name, int64_t now_us) {
@@ -135,35 +143,17 @@ StatusOr<UplinkStreamRow> UplinkStore::LoadOrCreateStream(std::string_view name,
 }
 
 StatusOr<std::vector<UplinkCursor>> UplinkStore::LoadCursors(std::string_view stream) {
-  std::vector<UplinkCursor> cursors;
   cursors_select_.BindText(1, stream);
-  Status s;
-  for (;;) {
-    StatusOr<bool> row = cursors_select_.Step();
-    if (!row.ok()) s = row.status();
-    if (!s.ok() || !*row) break;
-    cursors.push_back(UplinkCursor{cursors_select_.ColumnInt(0), cursors_select_.ColumnInt(1),
-                                   FromBlob(cursors_select_.ColumnBlob(2))});
-  }
-  cursors_select_.Reset();
-  if (!s.ok()) return s;
-  return cursors;
+  return CollectRows<UplinkCursor>(cursors_select_, [](const Statement& q) {
+    return UplinkCursor{q.ColumnInt(0), q.ColumnInt(1), FromBlob(q.ColumnBlob(2))};
+  });
 }
 
 StatusOr<std::vector<UplinkInflight>> UplinkStore::LoadInflight(std::string_view stream) {
-  std::vector<UplinkInflight> rows;
   inflight_select_.BindText(1, stream);
-  Status s;
-  for (;;) {
-    StatusOr<bool> row = inflight_select_.Step();
-    if (!row.ok()) s = row.status();
-    if (!s.ok() || !*row) break;
-    rows.push_back(UplinkInflight{static_cast<uint64_t>(inflight_select_.ColumnInt(0)),
-                                  FromBlob(inflight_select_.ColumnBlob(1))});
-  }
-  inflight_select_.Reset();
-  if (!s.ok()) return s;
-  return rows;
+  return CollectRows<UplinkInflight>(inflight_select_, [](const Statement& q) {
+    return UplinkInflight{static_cast<uint64_t>(q.ColumnInt(0)), FromBlob(q.ColumnBlob(1))};
+  });
 }
 
 Status UplinkStore::PutInflight(std::string_view stream, std::span<const UplinkInflight> rows,

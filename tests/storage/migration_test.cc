@@ -41,6 +41,18 @@ std::vector<Sample> ReadByOrdinal(UplinkStore& store, int64_t tag_id, OrdinalRea
   return out;
 }
 
+// Stores one sample of `tag` through a writer on the migrated file.
+void StoreOne(Storage& storage, const char* tag, Timestamp ts, double value) {
+  TagRegistry tags;
+  const TagId id = tags.Intern(tag);
+  BoundedQueue<Sample> queue(16);
+  auto writer = storage.CreateWriter(tags, queue);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE((*writer)->Start().ok());
+  ASSERT_TRUE(queue.TryPush({id, ts, value, Quality::kGood}));
+  (*writer)->Stop();
+}
+
 TEST(Migration, OpensAVersion1DatabaseAndKeepsEverySample) {
   ScratchDir dir;
   std::unique_ptr<Storage> storage = OpenCopy(dir, "samples_v1.db");
@@ -78,14 +90,7 @@ TEST(Migration, OpensAVersion1DatabaseAndKeepsEverySample) {
     for (int i = 0; i < 300; ++i) EXPECT_EQ(by_ord[i].ts, got[i].ts);
   }
   // The migrated database takes new samples for the same tags (persistent ids kept).
-  TagRegistry tags;
-  const TagId flow = tags.Intern("pump1.flow");
-  BoundedQueue<Sample> queue(16);
-  auto writer = storage->CreateWriter(tags, queue);
-  ASSERT_TRUE(writer.ok());
-  ASSERT_TRUE((*writer)->Start().ok());
-  ASSERT_TRUE(queue.TryPush({flow, AtGolden(40000000), 99.0, Quality::kGood}));
-  (*writer)->Stop();
+  StoreOne(*storage, "pump1.flow", AtGolden(40000000), 99.0);
   std::vector<Sample> got;
   ASSERT_TRUE(reader->ReadRange("pump1.flow", AtGolden(0), AtGolden(3600000000LL), 0, got).ok());
   EXPECT_EQ(got.size(), 301u);
@@ -158,14 +163,7 @@ TEST(Migration, Version2ChunksGetTheRunningSumOfNPerTagAsOrdinals) {
   EXPECT_EQ(idle->end_ord, 0);
   // The writer continues each tag after its last migrated ordinal.
   const int64_t flow_end = running[2];
-  TagRegistry tags;
-  const TagId flow = tags.Intern("pump1.flow");
-  BoundedQueue<Sample> queue(16);
-  auto writer = storage->CreateWriter(tags, queue);
-  ASSERT_TRUE(writer.ok());
-  ASSERT_TRUE((*writer)->Start().ok());
-  ASSERT_TRUE(queue.TryPush({flow, AtGolden(3600000000LL), 99.0, Quality::kGood}));
-  (*writer)->Stop();
+  StoreOne(*storage, "pump1.flow", AtGolden(3600000000LL), 99.0);
   std::vector<Sample> last;
   OrdinalRead read;
   ASSERT_TRUE((*store)->ReadFrom(2, flow_end, 10, 0, last, &read).ok());

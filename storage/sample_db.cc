@@ -26,6 +26,36 @@ CREATE TABLE IF NOT EXISTS chunk(
 CREATE INDEX IF NOT EXISTS chunk_by_tag_start ON chunk(tag_id, start_us);
 )sql";
 
+// Version 2 -> 3, also applied to a fresh file after kSchemaV2 so that both have the same
+// schema (ADD COLUMN appends: ord is chunk's last column either way). The uplink tables live in
+// samples.db so that cursors and the data they point into live and die together: a file moved
+// aside as corrupt starts fresh cursors too.
+constexpr std::string_view kSchemaV3Delta = R"sql(
+ALTER TABLE tag ADD COLUMN removed_ord INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tag ADD COLUMN removed_end_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chunk ADD COLUMN ord INTEGER NOT NULL DEFAULT 0;
+UPDATE chunk SET ord = r.ord
+  FROM (SELECT id, sum(n) OVER (PARTITION BY tag_id ORDER BY id) - n AS ord FROM chunk) AS r
+  WHERE chunk.id = r.id;
+CREATE INDEX chunk_by_tag_ord ON chunk(tag_id, ord);
+CREATE TABLE uplink_stream(
+  name TEXT PRIMARY KEY,
+  next_seq INTEGER NOT NULL,
+  created_us INTEGER NOT NULL);
+CREATE TABLE uplink_cursor(
+  stream TEXT NOT NULL,
+  tag_id INTEGER NOT NULL,
+  ord INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  PRIMARY KEY(stream, tag_id)) WITHOUT ROWID;
+CREATE TABLE uplink_inflight(
+  stream TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  plan BLOB NOT NULL,
+  PRIMARY KEY(stream, seq)) WITHOUT ROWID;
+PRAGMA user_version = 3;
+)sql";
+
 // "20261123T101500Z": a file-name-safe UTC time for moved-aside files.
 std::string FileTimeNow() {
   std::string t = FormatRfc3339Millis(
@@ -132,6 +162,17 @@ Status MigrateV1ToV2(SqliteDb& db) {
   return db.Exec("PRAGMA auto_vacuum = INCREMENTAL; VACUUM");
 }
 
+// Version 2 -> 3: ordinals as the running sum of n per tag in rowid order (rowid order is the
+// order the writer stored a tag's chunks in), retention marks 0, empty uplink tables.
+Status MigrateV2ToV3(SqliteDb& db) {
+  EDGE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  if (Status s = db.Exec(std::string(kSchemaV3Delta) + "COMMIT"); !s.ok()) {
+    if (sqlite3_get_autocommit(db.handle()) == 0) (void)db.Exec("ROLLBACK");
+    return s;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<SqliteDb> OpenWithRecovery(const std::string& path, PrepareFn prepare,
@@ -184,12 +225,19 @@ Status PrepareSampleDb(SqliteDb& db, int* migrated_from) {
       db.Exec("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 67108864"));
   if (tables == 0) {
     return db.Exec(std::string("BEGIN IMMEDIATE;") + std::string(kSchemaV2) +
-                   "PRAGMA user_version = 2; COMMIT");
+                   std::string(kSchemaV3Delta) + "COMMIT");
   }
+  auto log = GetLogger("storage");
   if (version == 1) {
     *migrated_from = 1;
     EDGE_RETURN_IF_ERROR(MigrateV1ToV2(db));
-    GetLogger("storage")->info("{}: migrated the schema from version 1 to 2", db.path());
+    log->info("{}: migrated the schema from version 1 to 2", db.path());
+    version = 2;
+  }
+  if (version == 2) {
+    if (*migrated_from == 0) *migrated_from = 2;
+    EDGE_RETURN_IF_ERROR(MigrateV2ToV3(db));
+    log->info("{}: migrated the schema from version 2 to 3 (per-tag ordinals)", db.path());
     return Status::Ok();
   }
   if (version != kSampleSchemaVersion) {

@@ -18,10 +18,12 @@ StatusOr<SampleReader> SampleReader::Open(const std::string& db_path) {
   options.read_only = true;
   EDGE_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(db_path, options));
   EDGE_ASSIGN_OR_RETURN(int64_t version, db.QueryInt("PRAGMA user_version"));
-  if (version != kSampleSchemaVersion) {
-    return Status::FailedPrecondition(
-        db_path + ": schema version " + std::to_string(version) + ", this build reads version " +
-        std::to_string(kSampleSchemaVersion) + " (start the agent once to migrate it)");
+  if (version < kOldestReadableSchemaVersion || version > kSampleSchemaVersion) {
+    return Status::FailedPrecondition(db_path + ": schema version " + std::to_string(version) +
+                                      ", this build reads versions " +
+                                      std::to_string(kOldestReadableSchemaVersion) + " to " +
+                                      std::to_string(kSampleSchemaVersion) +
+                                      " (start the agent once to migrate it)");
   }
   // Memory-mapped reads: a tag's chunks are spread over many pages (rows of all tags are
   // interleaved in commit order), and mapped pages avoid a read(2) per page.

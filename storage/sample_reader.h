@@ -4,7 +4,9 @@
 //
 // It opens its own read-only connection. In WAL mode readers never block the writer and see the
 // last committed state when a read transaction starts, so export works while the daemon runs
-// (it takes no agent lock). Samples come back in time order per tag.
+// (it takes no agent lock). Samples come back in time order per tag. It reads schema versions 2
+// and 3 (storage/sample_db.h): version 3 only added columns and tables, so a file an older agent
+// left behind can be exported without migrating it.
 //
 // Thread-safety: one SampleReader per thread.
 #pragma once

@@ -66,17 +66,33 @@ StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Create(
                                                         queue, std::move(options), clock, tags));
   writer->page_size_ = page_size;
   EDGE_ASSIGN_OR_RETURN(writer->insert_,
-                        writer->db_.Prepare("INSERT INTO chunk(tag_id, start_us, end_us, n, data) "
-                                            "VALUES (?1, ?2, ?3, ?4, ?5)"));
+                        writer->db_.Prepare("INSERT INTO chunk(tag_id, start_us, end_us, n, "
+                                            "data, ord) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
   EDGE_ASSIGN_OR_RETURN(
       writer->update_,
       writer->db_.Prepare("UPDATE chunk SET end_us = ?2, n = ?3, data = ?4 WHERE id = ?1"));
-  EDGE_ASSIGN_OR_RETURN(writer->delete_aged_,
-                        writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM chunk "
-                                            "ORDER BY id LIMIT ?2) AND end_us < ?1 RETURNING n"));
-  EDGE_ASSIGN_OR_RETURN(writer->delete_oldest_,
-                        writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM chunk "
-                                            "ORDER BY id LIMIT ?1) RETURNING n"));
+  // Among the oldest ?2 rows, a chunk goes if it and every older chunk of its tag there are
+  // aged (the running max of end_us per tag is below the cutoff): a tag loses its oldest
+  // ordinals first, which is what tag.removed_ord promises. Rows older than these ?2 are gone
+  // already, and a tag's rowids grow with its ordinals.
+  EDGE_ASSIGN_OR_RETURN(
+      writer->delete_aged_,
+      writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM (SELECT id, max(end_us) "
+                          "OVER (PARTITION BY tag_id ORDER BY id) AS newest FROM (SELECT id, "
+                          "tag_id, end_us FROM chunk ORDER BY id LIMIT ?2)) WHERE newest < ?1) "
+                          "RETURNING tag_id, ord, n, end_us"));
+  EDGE_ASSIGN_OR_RETURN(
+      writer->delete_oldest_,
+      writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM chunk "
+                          "ORDER BY id LIMIT ?1) RETURNING tag_id, ord, n, end_us"));
+  EDGE_ASSIGN_OR_RETURN(
+      writer->mark_removed_,
+      writer->db_.Prepare("UPDATE tag SET removed_ord = max(removed_ord, ?2), removed_end_us = "
+                          "max(removed_end_us, ?3) WHERE id = ?1"));
+  EDGE_ASSIGN_OR_RETURN(writer->tag_extent_, writer->db_.Prepare(kTagExtentSql));
+  for (size_t tag = 0; tag < writer->db_tags_.size(); ++tag) {
+    EDGE_ASSIGN_OR_RETURN(writer->next_ord_[tag], writer->LoadNextOrdinal(writer->db_tags_[tag]));
+  }
   return writer;
 }
 
@@ -106,6 +122,7 @@ SampleWriter::SampleWriter(SqliteDb db, const config::StorageConfig& config,
   sorted_.reserve(max_batch_);
   tag_counts_.assign(db_tags_.size() + 1, 0);
   open_.resize(db_tags_.size());
+  next_ord_.resize(db_tags_.size());
   blob_.reserve(kMaxChunkSamples * kMaxEncodedSampleBytes);
 }
 
@@ -212,16 +229,27 @@ void SampleWriter::CapPendingWhilePaused() {
   stats_.samples_dropped_disk_full += excess;
 }
 
+StatusOr<int64_t> SampleWriter::LoadNextOrdinal(int64_t db_tag) {
+  tag_extent_.BindInt(1, db_tag);
+  StatusOr<bool> row = tag_extent_.Step();
+  const int64_t next = row.ok() && *row ? tag_extent_.ColumnInt(2) : 0;
+  tag_extent_.Reset();
+  if (!row.ok()) return row.status();
+  return next;
+}
+
 void SampleWriter::MapNewTags() {
   const size_t known_tags = tags_.size();
   for (size_t id = db_tags_.size(); id < known_tags; ++id) {
     StatusOr<int64_t> db_id = InternTag(db_, tags_.Name(static_cast<TagId>(id)));
-    if (!db_id.ok()) {
+    StatusOr<int64_t> next_ord = db_id.ok() ? LoadNextOrdinal(*db_id) : db_id.status();
+    if (!next_ord.ok()) {
       rate_log_.Error("tag", "cannot store tag {}: {}", tags_.Name(static_cast<TagId>(id)),
-                      db_id.status().message());
+                      next_ord.status().message());
       break;  // retried with the next commit
     }
     db_tags_.push_back(*db_id);
+    next_ord_.push_back(*next_ord);
   }
   tag_counts_.assign(db_tags_.size() + 1, 0);
   open_.resize(db_tags_.size());
@@ -263,7 +291,7 @@ Status SampleWriter::Commit() {
     for (size_t tag = 0; tag < db_tags_.size() && s.ok(); ++tag) {
       const uint32_t begin = tag_counts_[tag];
       const uint32_t end = tag_counts_[tag + 1];
-      if (end > begin) s = WriteTag(tag, sorted_.data() + begin, end - begin);
+      if (end > begin) s = WriteTag(tag, sorted_.data() + begin, end - begin, next_ord_[tag]);
     }
     if (s.ok()) s = db_.Exec("COMMIT");
     if (!s.ok() && sqlite3_get_autocommit(db_.handle()) == 0) (void)db_.Exec("ROLLBACK");
@@ -276,6 +304,10 @@ Status SampleWriter::Commit() {
       oc.bytes.clear();
     }
     return s;
+  }
+  // Only now are the ordinals taken: a rolled-back commit hands out the same ones again.
+  for (size_t tag = 0; tag < db_tags_.size(); ++tag) {
+    next_ord_[tag] += tag_counts_[tag + 1] - tag_counts_[tag];
   }
   const size_t n = pending_.size() - unknown;
   pending_.clear();
@@ -292,7 +324,7 @@ Status SampleWriter::Commit() {
   return Status::Ok();
 }
 
-Status SampleWriter::WriteTag(size_t tag, const Sample* first, size_t count) {
+Status SampleWriter::WriteTag(size_t tag, const Sample* first, size_t count, int64_t ord) {
   OpenChunk& oc = open_[tag];
   size_t i = 0;
   if (oc.rowid != 0 && oc.n < kOpenChunkSamples) {
@@ -331,13 +363,15 @@ Status SampleWriter::WriteTag(size_t tag, const Sample* first, size_t count) {
   }
   while (i < count) {
     size_t taken = 0;
-    EDGE_RETURN_IF_ERROR(InsertChunk(tag, first + i, count - i, &taken));
+    EDGE_RETURN_IF_ERROR(
+        InsertChunk(tag, first + i, count - i, ord + static_cast<int64_t>(i), &taken));
     i += taken;
   }
   return Status::Ok();
 }
 
-Status SampleWriter::InsertChunk(size_t tag, const Sample* first, size_t count, size_t* taken) {
+Status SampleWriter::InsertChunk(size_t tag, const Sample* first, size_t count, int64_t ord,
+                                 size_t* taken) {
   blob_.clear();
   ChunkEncoder encoder;
   const int64_t start = ToMicros(first[0].ts);
@@ -355,6 +389,7 @@ Status SampleWriter::InsertChunk(size_t tag, const Sample* first, size_t count, 
   insert_.BindInt(3, end);
   insert_.BindInt(4, static_cast<int64_t>(k));
   insert_.BindBlobStatic(5, blob_);
+  insert_.BindInt(6, ord);
   Status s = insert_.Run();
   insert_.Reset();
   if (!s.ok()) return s;
@@ -376,19 +411,46 @@ Status SampleWriter::InsertChunk(size_t tag, const Sample* first, size_t count, 
 
 SampleWriter::Deleted SampleWriter::DeleteChunks(Statement& stmt) {
   Deleted deleted;
-  for (;;) {
+  removed_.clear();
+  Status s = db_.Exec("BEGIN IMMEDIATE");
+  while (s.ok()) {
     StatusOr<bool> row = stmt.Step();
-    if (!row.ok()) {
-      stmt.Reset();
-      rate_log_.Warn("retention", "retention step failed: {}", row.status().message());
-      return Deleted{-1, 0};
-    }
-    if (!*row) break;
+    if (!row.ok()) s = row.status();
+    if (!s.ok() || !*row) break;
+    const int64_t n = stmt.ColumnInt(2);
     ++deleted.chunks;
-    deleted.samples += static_cast<uint64_t>(stmt.ColumnInt(0));
+    deleted.samples += static_cast<uint64_t>(n);
+    removed_.push_back(RemovedMark{stmt.ColumnInt(0), stmt.ColumnInt(1) + n, stmt.ColumnInt(3)});
   }
   stmt.Reset();
+  if (s.ok()) s = RecordRemoved();
+  if (s.ok()) s = db_.Exec("COMMIT");
+  if (!s.ok()) {
+    if (sqlite3_get_autocommit(db_.handle()) == 0) (void)db_.Exec("ROLLBACK");
+    rate_log_.Warn("retention", "retention step failed: {}", s.message());
+    return Deleted{-1, 0};
+  }
   return deleted;
+}
+
+Status SampleWriter::RecordRemoved() {
+  // One UPDATE per tag, with the largest marks of its deleted chunks.
+  std::sort(removed_.begin(), removed_.end(),
+            [](const RemovedMark& a, const RemovedMark& b) { return a.tag_id < b.tag_id; });
+  for (size_t i = 0; i < removed_.size();) {
+    RemovedMark mark = removed_[i];
+    for (++i; i < removed_.size() && removed_[i].tag_id == mark.tag_id; ++i) {
+      mark.end_ord = std::max(mark.end_ord, removed_[i].end_ord);
+      mark.end_us = std::max(mark.end_us, removed_[i].end_us);
+    }
+    mark_removed_.BindInt(1, mark.tag_id);
+    mark_removed_.BindInt(2, mark.end_ord);
+    mark_removed_.BindInt(3, mark.end_us);
+    Status s = mark_removed_.Run();
+    mark_removed_.Reset();
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 void SampleWriter::RunSizeRetention() {

@@ -26,10 +26,19 @@
 //    succeeds again it logs how long ingest was paused and how much was dropped. Retention keeps
 //    running, so pages it frees are reused. Rate-limited logs report the state.
 //
-// Retention, oldest first, in small steps (each its own short transaction):
+// Ordinals (storage/sample_db.h): the writer keeps each tag's next ordinal in memory (loaded when
+// the tag is mapped as max(max(ord + n), tag.removed_ord); a tag new to the file starts at 0),
+// writes it as chunk.ord of every chunk it inserts, leaves ord alone when it grows an open chunk
+// in place, and advances it only once the commit succeeded (a rolled-back commit gives the same
+// ordinals again).
+//
+// Retention, oldest first, in small steps (each its own short transaction, which also raises
+// tag.removed_ord and tag.removed_end_us of every tag it deleted chunks of):
 //  - age: every `retention_interval`, delete chunks among the oldest `retention_step` rows whose
-//    newest sample is older than now - storage.retention, repeating while a step deletes rows
-//    and the pass has used less than `retention_budget`;
+//    newest sample is older than now - storage.retention and no older chunk of whose tag in
+//    those rows is still too young to go (so each tag loses its oldest ordinals first, even when
+//    a source sent times out of order), repeating while a step deletes rows and the pass has
+//    used less than `retention_budget`;
 //  - size: the cap covers samples.db plus its WAL. The WAL is checkpointed at W = max_size/16
 //    (at most 16 MiB) and truncated back to W + C by journal_size_limit, where C bounds one
 //    commit (20 bytes per sample of max_batch, which is lowered for small caps). After every
@@ -146,21 +155,33 @@ class SampleWriter {
   void Run();
   Heartbeat heartbeat_;
   Status Commit();
-  Status WriteTag(size_t tag, const Sample* first, size_t count);
-  Status InsertChunk(size_t tag, const Sample* first, size_t count, size_t* taken);
+  // Writes `count` samples of registry tag `tag`, the first with ordinal `ord`.
+  Status WriteTag(size_t tag, const Sample* first, size_t count, int64_t ord);
+  Status InsertChunk(size_t tag, const Sample* first, size_t count, int64_t ord, size_t* taken);
+  // The next ordinal of persistent tag `db_tag`, as committed.
+  StatusOr<int64_t> LoadNextOrdinal(int64_t db_tag);
   void RunSizeRetention();
   void RunAgeRetention();
-  // Runs a bound DELETE ... RETURNING n: chunks deleted (-1 on error), samples in them.
+  // Runs a bound DELETE ... RETURNING tag_id, ord, n, end_us and raises the retention marks of
+  // the tags it deleted from, in one transaction: chunks deleted (-1 on error), samples in them.
   struct Deleted {
     int64_t chunks = 0;
     uint64_t samples = 0;
   };
   Deleted DeleteChunks(Statement& stmt);
+  // What one retention step deleted of one tag (several rows per tag, merged before the UPDATE).
+  struct RemovedMark {
+    int64_t tag_id = 0;
+    int64_t end_ord = 0;  // ord + n of a deleted chunk
+    int64_t end_us = 0;
+  };
+  Status RecordRemoved();
   void CapPendingWhilePaused();
 
   SqliteDb db_;
   const config::StorageConfig config_;
   std::vector<int64_t> db_tags_;  // registry TagId -> tag.id
+  std::vector<int64_t> next_ord_;  // registry TagId -> its next ordinal, as committed
   const TagRegistry& tags_;       // thread-safe; grows while the writer runs
   BoundedQueue<Sample>& queue_;
   const WriterOptions options_;
@@ -176,6 +197,9 @@ class SampleWriter {
   Statement update_;
   Statement delete_aged_;
   Statement delete_oldest_;
+  Statement tag_extent_;
+  Statement mark_removed_;
+  std::vector<RemovedMark> removed_;  // of the retention step running
 
   std::vector<Sample> pending_;
   std::vector<Sample> sorted_;

@@ -8,6 +8,7 @@
 //   auto writer = (*storage)->CreateWriter(tags, ingest, {});   // SampleWriter thread
 //   writer->Start(); ... writer->Stop();
 //   auto reader = (*storage)->OpenReader();                     // window rebuild, export
+//   auto uplink = (*storage)->OpenUplinkStore();                // telemetry uplink cursors
 //   (*storage)->outbox().Append(...)
 //
 // Open() detects a corrupt file (not a database, or PRAGMA quick_check fails), moves it aside to
@@ -31,6 +32,7 @@
 #include "storage/sample_db.h"
 #include "storage/sample_reader.h"
 #include "storage/sample_writer.h"
+#include "storage/uplink_store.h"
 
 namespace edge::storage {
 
@@ -46,6 +48,11 @@ class Storage {
 
   [[nodiscard]] StatusOr<SampleReader> OpenReader() const {
     return SampleReader::Open(samples_path_);
+  }
+
+  // The telemetry uplink's own connection to samples.db (storage/uplink_store.h).
+  [[nodiscard]] StatusOr<std::unique_ptr<UplinkStore>> OpenUplinkStore() const {
+    return UplinkStore::Open(samples_path_);
   }
 
   Outbox& outbox() { return *outbox_; }

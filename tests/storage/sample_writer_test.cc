@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "storage/storage.h"
+#include "tests/storage/writer_fixture.h"
 #include "tests/support/storage_test_util.h"
 #include "tests/support/test_files.h"
 
@@ -19,60 +20,10 @@ namespace fs = std::filesystem;
 using edge::testing::ReadFile;
 using edge::testing::ScratchDir;
 using testing::At;
+using testing::Fixture;
 using testing::IntegrityCheck;
-
-int64_t QueryInt(const std::string& path, const std::string& sql) {
-  SqliteOpenOptions options;
-  options.read_only = true;
-  StatusOr<SqliteDb> db = SqliteDb::Open(path, options);
-  EXPECT_TRUE(db.ok()) << db.status().ToString();
-  if (!db.ok()) return -1;
-  StatusOr<int64_t> v = db->QueryInt(sql);
-  EXPECT_TRUE(v.ok()) << v.status().ToString();
-  return v.ok() ? *v : -1;
-}
-
-void PushAll(BoundedQueue<Sample>& queue, const std::vector<Sample>& samples) {
-  std::span<const Sample> rest(samples);
-  while (!rest.empty()) {
-    rest = rest.subspan(queue.PushBatch(rest));
-    if (!rest.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
-
-struct Fixture {
-  explicit Fixture(const config::StorageConfig& config = {}, WriterOptions writer_options = Fast())
-      : queue(1 << 16) {
-    auto opened = Storage::Open(dir.path().string(), config);
-    EDGE_CHECK(opened.ok());
-    storage = std::move(*opened);
-    options = std::move(writer_options);
-  }
-  static WriterOptions Fast() {
-    WriterOptions o;
-    o.commit_interval = std::chrono::milliseconds(10);
-    return o;
-  }
-  std::unique_ptr<SampleWriter> StartWriter() {
-    auto w = storage->CreateWriter(tags, queue, options);
-    EXPECT_TRUE(w.ok()) << w.status().ToString();
-    EXPECT_TRUE((*w)->Start().ok());
-    return std::move(*w);
-  }
-  std::vector<Sample> Read(std::string_view tag, Timestamp from, Timestamp to) {
-    auto reader = storage->OpenReader();
-    EXPECT_TRUE(reader.ok()) << reader.status().ToString();
-    std::vector<Sample> out;
-    EXPECT_TRUE(reader->ReadRange(tag, from, to, 0, out).ok());
-    return out;
-  }
-
-  ScratchDir dir;
-  TagRegistry tags;
-  BoundedQueue<Sample> queue;
-  WriterOptions options;
-  std::unique_ptr<Storage> storage;
-};
+using testing::PushAll;
+using testing::QueryInt;
 
 TEST(SampleWriter, CommitsEverySampleAndReadsRangesBackInOrder) {
   Fixture f;

@@ -57,10 +57,10 @@ TelemetryStream::TelemetryStream(config::TelemetryStream config, std::string gat
 }
 
 Status TelemetryStream::Open(storage::UplinkStore& store, int64_t now_us) {
-  EDGE_ASSIGN_OR_RETURN(storage::UplinkStreamRow row,
+  EDGE_ASSIGN_OR_RETURN(storage::UplinkStreamRow stream,
                         store.LoadOrCreateStream(config_.name, now_us));
-  created_us_ = row.created_us;
-  window_.set_next_seq(row.next_seq);
+  created_us_ = stream.created_us;
+  window_.set_next_seq(stream.next_seq);
   EDGE_ASSIGN_OR_RETURN(std::vector<storage::UplinkCursor> cursors,
                         store.LoadCursors(config_.name));
   for (storage::UplinkCursor& c : cursors) saved_[c.tag_id] = std::move(c);

@@ -51,7 +51,9 @@ TEST(MessagePlanTest, EveryTruncationIsRefused) {
     StatusOr<MessagePlan> back = LoadPlan(std::string_view(bytes).substr(0, n));
     EXPECT_FALSE(back.ok()) << "a plan cut to " << n << " of " << bytes.size()
                             << " bytes was accepted";
-    if (!back.ok()) EXPECT_EQ(back.status().code(), StatusCode::kDataLoss);
+    if (!back.ok()) {
+      EXPECT_EQ(back.status().code(), StatusCode::kDataLoss);
+    }
   }
 }
 

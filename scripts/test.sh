@@ -11,12 +11,7 @@ jobs=${EDGE_JOBS:-$(nproc)}
 # ld.bfd on the sanitizer builds' large executables.
 common=(-DEDGE_LLD=ON)
 # ccache (scripts/install-deps.sh installs it) keeps compiled objects between runs on one machine.
-# With precompiled headers (cmake/PrecompiledHeaders.cmake) it caches only with this sloppiness
-# (ccache's manual, "Precompiled headers").
-if command -v ccache >/dev/null; then
-  common+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:+$CCACHE_SLOPPINESS,}pch_defines,time_macros
-fi
+command -v ccache >/dev/null && common+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 "$root/scripts/install-deps.sh"
 
@@ -43,12 +38,11 @@ echo "== package"
 # which the test executables link as it is), and proves -Wthread-safety on every target. -O1 as
 # the sanitizers' and libFuzzer's documentation advise: the same checks, tests several times
 # faster than -O0. Line tables give the file:line of each report's stack, and compile faster
-# than full debug information. Precompiled headers off here: this build compiles every source
-# reading the headers it names itself, so a missing #include cannot hide behind a PCH.
+# than full debug information.
 echo "== build with clang: ASan + UBSan, -Wthread-safety as errors, the fuzz targets"
 CXX=clang++ cmake -S "$root" -B "$root/build/asan" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \
   -DCMAKE_CXX_FLAGS_DEBUG="-gline-tables-only -O1" -DEDGE_FUZZ=ON -DEDGE_BUILD_BENCH=OFF \
-  -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON "${common[@]}" >/dev/null
+  "${common[@]}" >/dev/null
 cmake --build "$root/build/asan" -j "$jobs"
 echo "== tests under ASan + UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -16,7 +16,8 @@ timeout=${EDGE_FUZZ_TIMEOUT:-30}
 if [ -n "${EDGE_FUZZ_BUILD:-}" ]; then
   build=$(cd "$EDGE_FUZZ_BUILD" && pwd)
   grep -q '^EDGE_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" 2>/dev/null || {
-    echo "fuzz.sh: EDGE_FUZZ_BUILD=$EDGE_FUZZ_BUILD is not a build configured with -DEDGE_FUZZ=ON" >&2
+    echo "fuzz.sh: EDGE_FUZZ_BUILD=$EDGE_FUZZ_BUILD: not a build configured with -DEDGE_FUZZ=ON" \
+      "($build/CMakeCache.txt)" >&2
     exit 1
   }
 else

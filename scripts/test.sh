@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The test command (README, and what CI runs): installs what is missing, builds with warnings as
-# errors and runs every test; then one clang build with AddressSanitizer + UndefinedBehaviorSanitizer
-# (-Wthread-safety as errors) runs every test once more and the fuzz targets for a bounded time;
-# then a clang build with ThreadSanitizer runs the unit tests and the threaded end-to-end tests.
+# errors and runs every test; then one clang build with AddressSanitizer and
+# UndefinedBehaviorSanitizer (-Wthread-safety as errors) runs every test once more and the fuzz
+# targets for a bounded time; then a clang build with ThreadSanitizer runs the unit tests and the
+# threaded end-to-end tests.
 # Tests start and stop the real peers they need themselves.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=${EDGE_JOBS:-$(nproc)}
-# Every build links with lld (scripts/install-deps.sh installs it): several times faster than
-# ld.bfd on the sanitizer builds' large executables.
+# Every build links with lld (scripts/install-deps.sh installs it): on the ASan build's
+# integration_test, 0.8 s against ld.bfd's 2.0 s.
 common=(-DEDGE_LLD=ON)
 # ccache (scripts/install-deps.sh installs it) keeps compiled objects between runs on one machine.
 command -v ccache >/dev/null && common+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
@@ -36,9 +37,9 @@ echo "== package"
 # One clang build serves the tests under AddressSanitizer + UndefinedBehaviorSanitizer and the
 # fuzz targets (-DEDGE_FUZZ=ON: every object also carries libFuzzer's coverage instrumentation,
 # which the test executables link as it is), and proves -Wthread-safety on every target. -O1 as
-# the sanitizers' and libFuzzer's documentation advise: the same checks, tests several times
-# faster than -O0. Line tables give the file:line of each report's stack, and compile faster
-# than full debug information.
+# the sanitizers' and libFuzzer's documentation advise: the same checks, faster runs than -O0.
+# Line tables give the file:line of each report's stack, and compile faster than full debug
+# information.
 echo "== build with clang: ASan + UBSan, -Wthread-safety as errors, the fuzz targets"
 CXX=clang++ cmake -S "$root" -B "$root/build/asan" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \
   -DCMAKE_CXX_FLAGS_DEBUG="-gline-tables-only -O1" -DEDGE_FUZZ=ON -DEDGE_BUILD_BENCH=OFF \

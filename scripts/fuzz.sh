@@ -3,20 +3,32 @@
 # time (EDGE_FUZZ_SECONDS, default 20: seven targets stay within CI's budget; the full profile of
 # scripts/reliability.sh passes 300). A crash, leak, sanitizer report or an input that runs longer
 # than EDGE_FUZZ_TIMEOUT seconds (default 30: a hang) fails the run and leaves the reproducer in
-# build/fuzz/findings/<target>/. Each target ends with one summary line for docs/RELIABILITY.md:
+# <build>/findings/<target>/. Each target ends with one summary line for docs/RELIABILITY.md:
 #   fuzz summary: <target> seconds=S executions=N peak_rss_mb=M cov=C ft=F corpus=K crashes=0
+# The build is build/fuzz, configured here; EDGE_FUZZ_BUILD=<dir> reuses instead a build configured
+# with -DEDGE_FUZZ=ON (scripts/test.sh: its clang ASan + UBSan build, which runs the tests too).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=${EDGE_JOBS:-$(nproc)}
 seconds=${EDGE_FUZZ_SECONDS:-20}
 timeout=${EDGE_FUZZ_TIMEOUT:-30}
-build="$root/build/fuzz"
 
-# Debug keeps the assertions; -O1 (as libFuzzer's documentation advises) runs the targets several
-# times faster than -O0, so the bounded time covers more inputs.
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \
-  -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
-  -DEDGE_FUZZ=ON -DEDGE_BUILD_TESTS=OFF -DEDGE_BUILD_BENCH=OFF >/dev/null
+if [ -n "${EDGE_FUZZ_BUILD:-}" ]; then
+  build=$(cd "$EDGE_FUZZ_BUILD" && pwd)
+  grep -q '^EDGE_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" 2>/dev/null || {
+    echo "fuzz.sh: EDGE_FUZZ_BUILD=$EDGE_FUZZ_BUILD: not a build configured with -DEDGE_FUZZ=ON" \
+      "($build/CMakeCache.txt)" >&2
+    exit 1
+  }
+else
+  build="$root/build/fuzz"
+  # Debug keeps the assertions; -O1 (as libFuzzer's documentation advises) runs the targets
+  # several times faster than -O0, so the bounded time covers more inputs. Line tables are enough
+  # for the file:line of a report's stack, and compile faster than full debug information.
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DEDGE_WERROR=ON \
+    -DCMAKE_CXX_FLAGS_DEBUG="-gline-tables-only -O1" \
+    -DEDGE_FUZZ=ON -DEDGE_BUILD_TESTS=OFF -DEDGE_BUILD_BENCH=OFF >/dev/null
+fi
 cmake --build "$build" -j "$jobs" --target fuzzers
 
 # One of libFuzzer's -print_final_stats figures ("stat::peak_rss_mb: 57") from a target's log.

@@ -13,8 +13,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzz targets and the -Wthread-safety + ThreadSanitizer build (libFuzzer and the sanitizer
-  # runtimes come with clang)
-  clang libclang-rt-14-dev
+  # runtimes come with clang); lld links every build of scripts/test.sh
+  clang libclang-rt-14-dev lld
   # real peers the tests start
   mosquitto mosquitto-clients python3 python3-pymodbus python3-serial python3-serial-asyncio socat openssl
   # reference models exported by PyTorch; JSON Schema checks of published messages

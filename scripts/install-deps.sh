@@ -23,6 +23,7 @@ packages=(
   nginx-light
   dpkg-dev systemd init-system-helpers binutils strace  # the .deb and scripts/check-package.sh
   python3-prometheus-client  # parses /metrics in tests
+  influxdb  # the telemetry uplink's reliability test writes the influx stream into a real InfluxDB
 )
 
 missing=()

@@ -19,9 +19,11 @@ command -v ccache >/dev/null && common+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 echo "== size limits (files <= 700 lines, functions <= 120)"
 python3 "$root/scripts/check_size.py"
 
+# -g1 (line tables and function names, no variables): about a fifth less compile time than -g;
+# stack traces and perf keep file:line.
 echo "== build (warnings are errors)"
 cmake -S "$root" -B "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_WERROR=ON \
-  "${common[@]}" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" "${common[@]}" >/dev/null
 cmake --build "$root/build/test" -j "$jobs"
 echo "== tests"
 ctest --test-dir "$root/build/test" --output-on-failure -j "$jobs" --timeout 600 -LE reliability

@@ -9,13 +9,13 @@
 // counted), so bad readings come from plc-sim: paused, it lets the agent's polls time out.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <mqtt/async_client.h>
 #include <signal.h>
 
 #include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
-#include <mqtt/async_client.h>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -106,8 +106,8 @@ std::vector<RefReading> StoredReadings(const std::string& samples_db, const std:
   EXPECT_TRUE(reader.ok()) << reader.status().ToString();
   if (!reader.ok()) return out;
   std::vector<Sample> samples;
-  const Status s = reader->ReadRange(tag, storage::FromMicros(from_us), storage::FromMicros(to_us),
-                                     0, samples);
+  const Status s =
+      reader->ReadRange(tag, storage::FromMicros(from_us), storage::FromMicros(to_us), 0, samples);
   EXPECT_TRUE(s.ok()) << s.ToString();
   for (const Sample& x : samples) {
     out.push_back({storage::ToMicros(x.ts),
@@ -166,8 +166,8 @@ class UplinkEndToEnd : public ::testing::Test {
         [&] {
           const std::string m = Metrics();
           for (const AgentYaml::MqttSource& s : yaml.mqtt_sources) {
-            if (MetricValue(m, fmt::format("edge_mqtt_source_connected{{source=\"{}\"}}",
-                                           s.name)) != 1) {
+            if (MetricValue(
+                    m, fmt::format("edge_mqtt_source_connected{{source=\"{}\"}}", s.name)) != 1) {
               return false;
             }
           }
@@ -178,8 +178,8 @@ class UplinkEndToEnd : public ::testing::Test {
 
   ExportedCsv Export(const std::filesystem::path& config) const {
     // The sequences of the semantic test lie in the future (see DeadbandAndAggregate...).
-    const std::string to = FormatRfc3339Millis(
-        Timestamp(std::chrono::microseconds((NowMs() + 86'400'000) * 1000)));
+    const std::string to =
+        FormatRfc3339Millis(Timestamp(std::chrono::microseconds((NowMs() + 86'400'000) * 1000)));
     const CommandResult r = RunAgent({"export", "--config", config.string(), "--to", to});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return ParseExportCsv(r.out);
@@ -222,8 +222,8 @@ void PublishPhase(ReadingPublisher& sensors, const std::map<std::string, std::ve
                   int phase) {
   const int n = kPerTag / 3;
   for (const auto& [tag, points] : seq) {
-    sensors.Publish(tag, std::vector<Point>(points.begin() + phase * n,
-                                            points.begin() + (phase + 1) * n));
+    sensors.Publish(
+        tag, std::vector<Point>(points.begin() + phase * n, points.begin() + (phase + 1) * n));
   }
   sensors.Flush();
 }
@@ -317,8 +317,7 @@ TEST_F(UplinkEndToEnd, DeadbandAndAggregateMatchTheReferenceAcrossRestarts) {
     }
     EXPECT_EQ(late, 0) << tag;
   }
-  const size_t bad = std::count_if(stored["pump1.pressure"].begin(),
-                                   stored["pump1.pressure"].end(),
+  const size_t bad = std::count_if(stored["pump1.pressure"].begin(), stored["pump1.pressure"].end(),
                                    [](const RefReading& r) { return !r.v; });
   ASSERT_GT(bad, 0u) << "plc-sim's pause gave no bad reading";
 
@@ -367,9 +366,9 @@ TEST_F(UplinkEndToEnd, DeadbandAndAggregateMatchTheReferenceAcrossRestarts) {
   EXPECT_EQ(agg.aggregates.size(), fed.size()) << "pump1.pressure is not in agg's globs";
   for (const std::string& tag : fed) {
     int late = 0;
-    EXPECT_EQ(CompareAggregates(AggregateReference(stored[tag], 1'000'000, NowMs() * 1000, &late),
-                                agg.aggregates.count(tag) ? agg.aggregates.at(tag)
-                                                          : std::vector<RefAggregate>{}),
+    EXPECT_EQ(CompareAggregates(
+                  AggregateReference(stored[tag], 1'000'000, NowMs() * 1000, &late),
+                  agg.aggregates.count(tag) ? agg.aggregates.at(tag) : std::vector<RefAggregate>{}),
               "")
         << tag;
   }
@@ -413,9 +412,10 @@ TEST_F(UplinkEndToEnd, ReadingsRemovedBeforeTheyWereSentArriveAsAGapMessage) {
   const std::string db = SamplesDb();
   ASSERT_TRUE(Eventually(
       [&] {
-        return QuerySamplesDb(db, "SELECT count(*) FROM uplink_cursor WHERE stream = 'raw' AND "
-                                  "ord = 0 AND tag_id = (SELECT id FROM tag WHERE name = "
-                                  "'old.x')") == 1;
+        return QuerySamplesDb(db,
+                              "SELECT count(*) FROM uplink_cursor WHERE stream = 'raw' AND "
+                              "ord = 0 AND tag_id = (SELECT id FROM tag WHERE name = "
+                              "'old.x')") == 1;
       },
       seconds(10), milliseconds(100)))
       << "the stream did not match old.x within 10 s" << agent->Stderr();
@@ -441,8 +441,7 @@ TEST_F(UplinkEndToEnd, ReadingsRemovedBeforeTheyWereSentArriveAsAGapMessage) {
     for (const json& g : JsonOn(consumer, gap_topic)) n += g.value("readings", int64_t{0});
     return n;
   };
-  ASSERT_TRUE(Eventually([&] { return gap_readings() >= removed; }, seconds(45),
-                         milliseconds(200)))
+  ASSERT_TRUE(Eventually([&] { return gap_readings() >= removed; }, seconds(45), milliseconds(200)))
       << Metrics() << agent->Stderr();
   const std::vector<json> gaps = JsonOn(consumer, gap_topic);
   int64_t to_us = 0;
@@ -455,13 +454,12 @@ TEST_F(UplinkEndToEnd, ReadingsRemovedBeforeTheyWereSentArriveAsAGapMessage) {
   EXPECT_EQ(gap_readings(), removed) << gaps.size() << " gap messages";
   EXPECT_EQ(to_us, aging.back().t_ms * 1000) << "to: the newest removed reading";
   ASSERT_TRUE(Eventually(
-      [&] { return StreamMetric("edge_uplink_gap_readings_total", "raw") == removed; },
-      seconds(5)))
+      [&] { return StreamMetric("edge_uplink_gap_readings_total", "raw") == removed; }, seconds(5)))
       << Metrics();
   const std::string health = HttpGet(http_port_, "/health", seconds(5)).body;
-  EXPECT_NE(health.find(fmt::format("uplink stream raw: {} readings were removed by retention",
-                                    removed)),
-            std::string::npos)
+  EXPECT_NE(
+      health.find(fmt::format("uplink stream raw: {} readings were removed by retention", removed)),
+      std::string::npos)
       << health;
 
   // Later readings arrive as usual, and only they: nothing removed is sent after all.
@@ -511,8 +509,7 @@ TEST_F(UplinkEndToEnd, AlarmContextCarriesTheStoredReadingsAroundTheAlarm) {
   const uint64_t alarm_seq = alarm["seq"].get<uint64_t>();
 
   const std::string context_topic = TopicOf("alarm-context");
-  ASSERT_TRUE(
-      Eventually([&] { return !JsonOn(consumer, context_topic).empty(); }, seconds(15)))
+  ASSERT_TRUE(Eventually([&] { return !JsonOn(consumer, context_topic).empty(); }, seconds(15)))
       << agent->Stderr();
   std::this_thread::sleep_for(milliseconds(300));  // a context of several messages
   std::vector<RefReading> got;
@@ -586,8 +583,8 @@ TEST_F(UplinkEndToEnd, AnAlarmOvertakesALargeBacklog) {
   const auto preload_start = std::chrono::steady_clock::now();
   const int64_t preloaded = PreloadBacklog(rig_.Path("data"), 100, seconds(3600));
   ASSERT_EQ(preloaded, 100 * 36'000);
-  const auto preload_ms = std::chrono::duration_cast<milliseconds>(
-      std::chrono::steady_clock::now() - preload_start);
+  const auto preload_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - preload_start);
   ASSERT_EQ(rig_.StartPlcSim(), "");
   ASSERT_TRUE(rig_.plc().WriteFloat32(0, 0.1f));
   ASSERT_EQ(rig_.MakePackage("pkg"), "");
@@ -619,9 +616,9 @@ TEST_F(UplinkEndToEnd, AnAlarmOvertakesALargeBacklog) {
   EXPECT_GT(MetricValue(at_alarm, "edge_uplink_backlog_readings{stream=\"bulk\"}"), 0) << at_alarm;
   EXPECT_LT(sent_at_alarm, static_cast<double>(preloaded)) << at_alarm;
   // The drain goes on after the alarm: it had not finished when the alarm went out.
-  EXPECT_TRUE(Eventually(
-      [&] { return StreamMetric("edge_uplink_readings_total", "bulk") > sent_at_alarm; },
-      seconds(5), milliseconds(100)));
+  EXPECT_TRUE(
+      Eventually([&] { return StreamMetric("edge_uplink_readings_total", "bulk") > sent_at_alarm; },
+                 seconds(5), milliseconds(100)));
   EXPECT_EQ(json::parse(alarms.Messages().front().payload)["state"], "raised");
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->Wait(seconds(20)), 0) << agent->Stderr();
@@ -634,8 +631,9 @@ TEST_F(UplinkEndToEnd, InfluxAggregatesMatchTheReferenceLineByLine) {
   ASSERT_TRUE(consumer.ok()) << consumer.error();
   const std::vector<std::string> tags = {"line.a", "line.b"};
   const AgentYaml yaml = FeedConfig(
-      tags, "  telemetry:\n    - {name: lines, tags: [\"line.*\"], mode: aggregate, period: 1s,"
-            " encoding: influx}\n");
+      tags,
+      "  telemetry:\n    - {name: lines, tags: [\"line.*\"], mode: aggregate, period: 1s,"
+      " encoding: influx}\n");
   const auto config = rig_.WriteConfig(yaml);
   ReadingPublisher sensors(rig_.broker().port());
   auto agent = Start(config);

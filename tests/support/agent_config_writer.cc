@@ -47,8 +47,8 @@ std::string MqttSourcesText(const std::vector<AgentYaml::MqttSource>& sources) {
   std::string text = "mqtt_sources:\n";
   for (const AgentYaml::MqttSource& s : sources) {
     text += fmt::format("  - name: {}\n", s.name) + Line(4, "broker", s.broker) +
-            fmt::format("    topic: {}\n", s.topic) + Line(4, "timestamp_field", s.timestamp_field) +
-            "    tags:\n";
+            fmt::format("    topic: {}\n", s.topic) +
+            Line(4, "timestamp_field", s.timestamp_field) + "    tags:\n";
     for (const std::string& tag : s.tags) {
       text += "      - name: " + tag + "\n" + Line(8, "field", s.field);
     }

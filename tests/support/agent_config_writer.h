@@ -1,7 +1,7 @@
 // The agent's configuration file as the end-to-end and reliability tests write it: a struct with
 // the sections those tests use (gateway, upstream, Modbus devices, MQTT sources, storage, the model
-// repository and deployments, http, uplink), rendered as the YAML a user would write. Tests fill in the
-// ports of their own peers and change what their scenario needs, instead of each keeping a copy
+// repository and deployments, http, uplink), rendered as the YAML a user would write. Tests fill in
+// the ports of their own peers and change what their scenario needs, instead of each keeping a copy
 // of the template. Only what a test sets is written (an empty string or an unset optional is left
 // out), so everything else keeps the agent's defaults.
 //

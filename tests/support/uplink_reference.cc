@@ -141,11 +141,10 @@ void DecodeJsonSeries(const json& series, ReceivedStream& into) {
       continue;
     }
     for (size_t i = 0; i < t.size(); ++i) {
-      into.aggregates[tag].push_back({t[i].get<int64_t>(), s.at("min").at(i).get<double>(),
-                                      s.at("max").at(i).get<double>(),
-                                      s.at("mean").at(i).get<double>(),
-                                      s.at("last").at(i).get<double>(),
-                                      s.at("count").at(i).get<uint64_t>()});
+      into.aggregates[tag].push_back(
+          {t[i].get<int64_t>(), s.at("min").at(i).get<double>(), s.at("max").at(i).get<double>(),
+           s.at("mean").at(i).get<double>(), s.at("last").at(i).get<double>(),
+           s.at("count").at(i).get<uint64_t>()});
     }
   }
 }
@@ -294,14 +293,16 @@ ReceivedStream DecodeInfluxStream(const std::vector<MqttCollector::Message>& mes
 
 std::string CompareReadings(const std::vector<RefReading>& want,
                             const std::vector<RefReading>& got) {
-  return FirstDifference(want, got, [](const RefReading& a, const RefReading& b) { return a == b; });
+  return FirstDifference(want, got,
+                         [](const RefReading& a, const RefReading& b) { return a == b; });
 }
 
 std::string CompareAggregates(const std::vector<RefAggregate>& want,
                               const std::vector<RefAggregate>& got) {
   return FirstDifference(want, got, [](const RefAggregate& a, const RefAggregate& b) {
     return a.t_us == b.t_us && a.min == b.min && a.max == b.max && a.last == b.last &&
-           a.count == b.count && std::fabs(a.mean - b.mean) <= 1e-12 * std::max(1.0, std::fabs(a.mean));
+           a.count == b.count &&
+           std::fabs(a.mean - b.mean) <= 1e-12 * std::max(1.0, std::fabs(a.mean));
   });
 }
 

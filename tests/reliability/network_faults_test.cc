@@ -1,6 +1,6 @@
 // Network faults between the agent and its PLC / its broker (issue #11): `edge-agent run` with a
 // model exported by PyTorch (tests/support/last_value_model.h), plc-sim and a real mosquitto,
-// the PLC link and the broker link each through a TcpProxy (tests/reliability/tcp_proxy.h). One
+// the PLC link and the broker link each through a TcpProxy (tests/support/tcp_proxy.h). One
 // test per link and fault: drop (connections reset, new ones closed at once), delay (every chunk
 // held 600 ms, twice the Modbus timeout) and stall (a black hole). During the fault the agent
 // must stay alive and responsive: systemd watchdog pings keep coming once a second (counted on
@@ -41,7 +41,7 @@
 #include "core/thread_annotations.h"
 #include "core/time_format.h"
 #include "tests/reliability/reliability.h"
-#include "tests/reliability/tcp_proxy.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/e2e_rig.h"
 #include "tests/support/eventually.h"
 #include "tests/support/export_reader.h"

@@ -27,7 +27,7 @@
 
 #include "core/time_format.h"
 #include "tests/reliability/reliability.h"
-#include "tests/reliability/tcp_proxy.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/e2e_rig.h"
 #include "tests/support/eventually.h"
 #include "tests/support/export_reader.h"

@@ -34,7 +34,7 @@
 #include "storage/chunk_codec.h"
 #include "storage/sample_reader.h"
 #include "tests/reliability/reliability.h"
-#include "tests/reliability/tcp_proxy.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/e2e_rig.h"
 #include "tests/support/eventually.h"
 #include "tests/support/http_get.h"

@@ -47,8 +47,11 @@ std::string MqttSourcesText(const std::vector<AgentYaml::MqttSource>& sources) {
   std::string text = "mqtt_sources:\n";
   for (const AgentYaml::MqttSource& s : sources) {
     text += fmt::format("  - name: {}\n", s.name) + Line(4, "broker", s.broker) +
-            fmt::format("    topic: {}\n    tags:\n", s.topic);
-    for (const std::string& tag : s.tags) text += "      - name: " + tag + "\n";
+            fmt::format("    topic: {}\n", s.topic) +
+            Line(4, "timestamp_field", s.timestamp_field) + "    tags:\n";
+    for (const std::string& tag : s.tags) {
+      text += "      - name: " + tag + "\n" + Line(8, "field", s.field);
+    }
   }
   return text;
 }
@@ -82,6 +85,7 @@ std::string AgentYaml::Text() const {
   if (upstream) text += UpstreamText(*upstream);
   if (!modbus.empty()) text += ModbusText(modbus);
   if (!mqtt_sources.empty()) text += MqttSourcesText(mqtt_sources);
+  if (!retention.empty()) text += "storage:\n" + Line(2, "retention", retention);
   if (repository || !deployments.empty()) text += ModelsText(repository, deployments);
   if (!http_listen.empty()) text += "http:\n" + Line(2, "listen", http_listen);
   if (!uplink.empty()) text += "uplink:\n" + uplink;

@@ -1,7 +1,7 @@
 // The agent's configuration file as the end-to-end and reliability tests write it: a struct with
-// the sections those tests use (gateway, upstream, Modbus devices, MQTT sources, the model
-// repository and deployments, http, uplink), rendered as the YAML a user would write. Tests fill in the
-// ports of their own peers and change what their scenario needs, instead of each keeping a copy
+// the sections those tests use (gateway, upstream, Modbus devices, MQTT sources, storage, the model
+// repository and deployments, http, uplink), rendered as the YAML a user would write. Tests fill in
+// the ports of their own peers and change what their scenario needs, instead of each keeping a copy
 // of the template. Only what a test sets is written (an empty string or an unset optional is left
 // out), so everything else keeps the agent's defaults.
 //
@@ -46,6 +46,8 @@ struct AgentYaml {
     std::string broker{};  // URI; empty: the upstream broker
     std::string topic{};
     std::vector<std::string> tags{};
+    std::string field{};            // the JSON pointer of every tag; empty: a plain number payload
+    std::string timestamp_field{};  // empty: arrival time
   };
   struct Repository {
     std::string url{};
@@ -71,6 +73,7 @@ struct AgentYaml {
   std::optional<Upstream> upstream{};
   std::vector<ModbusDevice> modbus{};
   std::vector<MqttSource> mqtt_sources{};
+  std::string retention{};  // storage.retention, e.g. "1h"
   std::optional<Repository> repository{};
   std::vector<Deployment> deployments{};
   std::string http_listen{};

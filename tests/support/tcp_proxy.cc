@@ -1,6 +1,6 @@
 // DESIGN: threads — see tcp_proxy.h. The proxy thread (Run) owns every socket but the wake-up
 // pipe's write end; it stops when the destructor raises stop_ and wakes it.
-#include "tests/reliability/tcp_proxy.h"
+#include "tests/support/tcp_proxy.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,4 +1,5 @@
-// TcpProxy: a TCP proxy for the fault-injection tests (issue #11). It listens on an ephemeral
+// TcpProxy: a TCP proxy for the fault-injection tests (issue #11) and the end-to-end tests that
+// take a link away (tests/integration/uplink_e2e_test.cc). It listens on an ephemeral
 // 127.0.0.1 port and forwards every connection to 127.0.0.1:<target port>, in one of four modes
 // switched at run time:
 //   kPass   bytes go through as they come;

@@ -109,7 +109,7 @@ class SensorPublisher {
 // The InfluxDB points of every series: (tag, time in µs) -> value (nullopt: bad=true).
 Readings InfluxPoints(InfluxDb& influx, std::string* error) {
   Readings out;
-  const json answer = influx.Query("SELECT value, bad, raw FROM edge GROUP BY tag", error);
+  const json answer = influx.Query("SELECT value, bad, raw FROM edge GROUP BY \"tag\"", error);
   if (answer.is_null()) return out;
   for (const json& series : answer["results"][0].value("series", json::array())) {
     const std::string tag = series["tags"]["tag"].get<std::string>();

@@ -106,10 +106,23 @@ Status UplinkStore::Prepare() {
 
 template <typename Body>
 Status UplinkStore::InTransaction(Body&& body) {
+  if (in_one_transaction_) return body();
   EDGE_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
   Status s = body();
   if (s.ok()) s = db_.Exec("COMMIT");
   if (!s.ok() && sqlite3_get_autocommit(db_.handle()) == 0) (void)db_.Exec("ROLLBACK");
+  return s;
+}
+
+Status UplinkStore::InOneTransaction(const std::function<Status()>& body) {
+  EDGE_CHECK(!in_one_transaction_);
+  Status s = InTransaction([&]() -> Status {
+    in_one_transaction_ = true;
+    Status b = body();
+    in_one_transaction_ = false;
+    return b;
+  });
+  in_one_transaction_ = false;
   return s;
 }
 

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -98,6 +99,13 @@ class UplinkStore {
   [[nodiscard]] Status Commit(std::string_view stream, uint64_t through_seq,
                               std::span<const UplinkCursor> cursors);
 
+  // Runs `body` in one transaction that the PutInflight and Commit calls it makes join instead
+  // of opening their own: the uplink's round (cursors moved over the PUBACKed messages, the next
+  // messages written ahead) then costs one fsync, not one per call (synchronous=FULL makes the
+  // fsync most of a round's time). Everything rolls back if `body` or the COMMIT fails, so what
+  // the body's calls wrote is durable only once this returns OK. Not nested.
+  [[nodiscard]] Status InOneTransaction(const std::function<Status()>& body);
+
   // Samples of tag_id with ordinal >= from_ord, in ordinal order, at most max, appended to out
   // with Sample::tag = as. Sets *read. The samples appended are consecutive ordinals
   // [first_ord, end_ord); first_ord > from_ord means retention removed [from_ord, first_ord)
@@ -136,6 +144,7 @@ class UplinkStore {
   [[nodiscard]] StatusOr<bool> SeekChunk(int64_t tag_id, int64_t from_ord);
 
   SqliteDb db_;
+  bool in_one_transaction_ = false;  // InOneTransaction's body runs: calls join its transaction
   Statement tags_after_;
   Statement stream_insert_;
   Statement stream_select_;

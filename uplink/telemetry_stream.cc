@@ -283,8 +283,13 @@ void TelemetryStream::Encode(uint64_t seq, const std::vector<Series>& series,
   }
 }
 
-Status TelemetryStream::CommitConfirmed(storage::UplinkStore& store) {
+bool TelemetryStream::TakeConfirmed() {
   for (WindowEntry& e : window_.TakeConfirmed()) confirmed_.push_back(std::move(e));
+  return !confirmed_.empty();
+}
+
+Status TelemetryStream::WriteConfirmed(storage::UplinkStore& store) {
+  confirmed_cursors_.clear();
   if (confirmed_.empty()) return Status::Ok();
   std::unordered_map<int64_t, storage::UplinkCursor> moved;
   uint64_t through = 0;
@@ -292,13 +297,16 @@ Status TelemetryStream::CommitConfirmed(storage::UplinkStore& store) {
     for (const TagRange& r : e.plan.ranges) moved[r.tag_id] = {r.tag_id, r.to_ord, r.end_state};
     through = std::max(through, e.seq);
   }
-  std::vector<storage::UplinkCursor> cursors;
-  cursors.reserve(moved.size());
-  for (auto& [id, c] : moved) cursors.push_back(std::move(c));
-  EDGE_RETURN_IF_ERROR(store.Commit(config_.name, through, cursors));
-  for (const storage::UplinkCursor& c : cursors) {
+  confirmed_cursors_.reserve(moved.size());
+  for (auto& [id, c] : moved) confirmed_cursors_.push_back(std::move(c));
+  return store.Commit(config_.name, through, confirmed_cursors_);
+}
+
+void TelemetryStream::Committed() {
+  for (const storage::UplinkCursor& c : confirmed_cursors_) {
     if (TagRun* run = FindRun(c.tag_id)) run->committed_ord = c.ord;
   }
+  confirmed_cursors_.clear();
   for (const WindowEntry& e : confirmed_) {
     if (e.plan.kind == MessagePlan::Kind::kGap) {
       ++stats_.gaps;
@@ -310,7 +318,6 @@ Status TelemetryStream::CommitConfirmed(storage::UplinkStore& store) {
     }
   }
   confirmed_.clear();
-  return Status::Ok();
 }
 
 Status TelemetryStream::RefreshBacklog(storage::UplinkStore& store, int64_t now_us) {

@@ -75,9 +75,18 @@ class TelemetryStream {
   [[nodiscard]] Status DiscoverTags(storage::UplinkStore& store);
   // Cuts messages while the window has room and there is something to send.
   [[nodiscard]] Status Fill(storage::UplinkStore& store, int64_t now_us);
-  // Moves the committed cursors over the confirmed messages at the front of the window, in one
-  // transaction, and counts them.
-  [[nodiscard]] Status CommitConfirmed(storage::UplinkStore& store);
+  // Moving the committed cursors over the confirmed messages at the front of the window, in
+  // three steps so that the write can share the round's transaction
+  // (UplinkStore::InOneTransaction) with the next messages' write-ahead:
+  //  - TakeConfirmed: takes them out of the window (which makes room for the next cut);
+  //  - WriteConfirmed: upserts the cursors past them and deletes their written-ahead plans;
+  //  - Committed: once that write is durable (its transaction committed), moves the in-memory
+  //    committed cursors and counts the messages. After a failed transaction the taken
+  //    messages stay pending and the next round writes them again.
+  // Returns true if taken messages wait for WriteConfirmed.
+  bool TakeConfirmed();
+  [[nodiscard]] Status WriteConfirmed(storage::UplinkStore& store);
+  void Committed();
   // Recomputes the backlog figures (a query per tag: every few seconds, not per message).
   [[nodiscard]] Status RefreshBacklog(storage::UplinkStore& store, int64_t now_us);
 
@@ -137,6 +146,7 @@ class TelemetryStream {
   size_t next_run_ = 0;  // round robin: the tag the next cut starts at
   MessageWindow window_;
   std::vector<WindowEntry> confirmed_;  // taken from the window, not yet committed
+  std::vector<storage::UplinkCursor> confirmed_cursors_;  // what WriteConfirmed wrote
   FilterCounters filter_counters_;
   std::vector<Sample> scratch_;
   std::string encode_buffer_;

@@ -121,8 +121,13 @@ SteadyTime TelemetryUplink::Round() {
   const int64_t now_us = storage::ToMicros(clock_.Now());
   SteadyTime next = now + kIdleCut;
   TakeResults();
-  if (Status s = CommitAll(); !s.ok()) {
-    rate_log_.Error("commit", "telemetry uplink: moving the cursors failed: {}", s.message());
+  bool commit_pending = false;
+  for (auto& s : streams_) commit_pending = s->TakeConfirmed() || commit_pending;
+  if (context_->enabled()) {
+    if (Status s = context_->CommitConfirmed(*store_); !s.ok()) {
+      rate_log_.Error("commit", "telemetry uplink: alarm context: moving the cursor failed: {}",
+                      s.message());
+    }
   }
   Periodic(now, now_us);
   const bool connected =
@@ -132,6 +137,12 @@ SteadyTime TelemetryUplink::Round() {
     if (Status s = CutAll(now, now_us); !s.ok()) {
       rate_log_.Error("cut", "telemetry uplink: reading samples.db failed: {}", s.message());
     }
+  }
+  if (Status s = WriteRound(commit_pending); !s.ok()) {
+    rate_log_.Error("commit", "telemetry uplink: moving the cursors and writing ahead failed: {}",
+                    s.message());
+  }
+  if (connected && idle) {
     for (size_t i = 0; i < lanes_.size(); ++i) next = std::min(next, Send(i, now));
   } else if (connected) {
     next = now + std::chrono::milliseconds(20);  // alarms first: look again shortly
@@ -140,8 +151,11 @@ SteadyTime TelemetryUplink::Round() {
     if (size_t n = lanes_[i].window->ResendSentBefore(now - kResendAfter); n > 0) {
       lanes_[i].resent += n;
     }
-    // A full window waits for PUBACKs (they wake the thread), not for its next cut.
-    if (lanes_[i].window->HasRoom()) next = std::min(next, lanes_[i].next_cut);
+    // A full window waits for PUBACKs (they wake the thread), not for its next cut. The alarm
+    // context's lane is last; switched off, it is never cut, and its next_cut (zero) would wake
+    // the thread every millisecond.
+    const bool cut = i < streams_.size() || context_->enabled();
+    if (cut && lanes_[i].window->HasRoom()) next = std::min(next, lanes_[i].next_cut);
   }
   PublishStats();
   return std::max(next, now + std::chrono::milliseconds(1));
@@ -154,17 +168,6 @@ void TelemetryUplink::TakeResults() {
     results.swap(results_);
   }
   for (const Result& r : results) lanes_[r.lane].window->OnResult(r.seq, r.ok);
-}
-
-Status TelemetryUplink::CommitAll() {
-  Status first;
-  for (auto& s : streams_) {
-    if (Status st = s->CommitConfirmed(*store_); !st.ok() && first.ok()) first = st;
-  }
-  if (context_->enabled()) {
-    if (Status st = context_->CommitConfirmed(*store_); !st.ok() && first.ok()) first = st;
-  }
-  return first;
 }
 
 void TelemetryUplink::Periodic(SteadyTime now, int64_t now_us) {
@@ -194,7 +197,6 @@ Status TelemetryUplink::CutAll(SteadyTime now, int64_t now_us) {
     EDGE_RETURN_IF_ERROR(streams_[i]->Fill(*store_, now_us));
     // A window left with room means the stream has caught up: look again after kIdleCut.
     if (lane.window->HasRoom()) lane.next_cut = now + kIdleCut;
-    EDGE_RETURN_IF_ERROR(WriteAhead(i));
   }
   if (context_->enabled()) {
     Lane& lane = lanes_.back();
@@ -207,14 +209,33 @@ Status TelemetryUplink::CutAll(SteadyTime now, int64_t now_us) {
   return Status::Ok();
 }
 
+Status TelemetryUplink::WriteRound(bool commit_pending) {
+  bool unwritten = false;
+  for (size_t i = 0; i < streams_.size(); ++i) {
+    unwritten = unwritten || !lanes_[i].window->Unwritten().empty();
+  }
+  if (!commit_pending && !unwritten) return Status::Ok();  // an idle round costs no transaction
+  EDGE_RETURN_IF_ERROR(store_->InOneTransaction([&]() -> Status {
+    for (size_t i = 0; i < streams_.size(); ++i) {
+      EDGE_RETURN_IF_ERROR(streams_[i]->WriteConfirmed(*store_));
+      EDGE_RETURN_IF_ERROR(WriteAhead(i));
+    }
+    return Status::Ok();
+  }));
+  for (size_t i = 0; i < streams_.size(); ++i) {
+    streams_[i]->Committed();
+    lanes_[i].window->MarkAllWritten();
+  }
+  return Status::Ok();
+}
+
+// Inside WriteRound's transaction: the caller marks the plans written once it committed.
 Status TelemetryUplink::WriteAhead(size_t i) {
   MessageWindow& window = *lanes_[i].window;
   std::vector<storage::UplinkInflight> rows;
   for (const WindowEntry* e : window.Unwritten()) rows.push_back({e->seq, SavePlan(e->plan)});
   if (rows.empty()) return Status::Ok();
-  EDGE_RETURN_IF_ERROR(store_->PutInflight(lanes_[i].name, rows, window.next_seq()));
-  window.MarkAllWritten();
-  return Status::Ok();
+  return store_->PutInflight(lanes_[i].name, rows, window.next_seq());
 }
 
 SteadyTime TelemetryUplink::Send(size_t i, SteadyTime now) {

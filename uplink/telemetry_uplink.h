@@ -4,13 +4,15 @@
 // publishes through the agent's upstream connection, QoS 1.
 //
 // Each round of the thread:
-//  1. takes the broker's answers (PUBACKs arrive on paho's thread and are queued here) and moves
-//     each stream's committed cursor over what is confirmed, one transaction per stream;
+//  1. takes the broker's answers (PUBACKs arrive on paho's thread and are queued here) and takes
+//     the confirmed messages out of each stream's window;
 //  2. if the broker is connected and the alarm publisher has nothing in flight (alarms, status
-//     and model status always go first: `alarms_idle`), cuts messages into each stream's window,
-//     writes their plans ahead (one transaction per stream) and publishes them, as each stream's
-//     `max_rate` allows (a token bucket of payload bytes);
-//  3. every few seconds, matches new tags and recomputes backlog and lag.
+//     and model status always go first: `alarms_idle`), cuts messages into each stream's window;
+//  3. in ONE transaction for all streams, moves the committed cursors over what was confirmed
+//     and writes the new messages' plans ahead (synchronous=FULL: the fsync is most of a
+//     round's cost during a backlog drain, so one per round, not two per stream), then publishes
+//     the new messages, as each stream's `max_rate` allows (a token bucket of payload bytes);
+//  4. every few seconds, matches new tags and recomputes backlog and lag.
 // It waits for a PUBACK, a Wake(), or the next rate-limit or idle tick. A stream whose last cut
 // was not full is cut again no sooner than kIdleCut later, so a live stream costs a few queries
 // a second, not one per reading.
@@ -100,8 +102,12 @@ class TelemetryUplink {
   [[nodiscard]] Status OpenAll();
   // One round; returns when the thread should look again at the latest.
   std::chrono::steady_clock::time_point Round() EXCLUDES(mu_);
-  [[nodiscard]] Status CommitAll();
   [[nodiscard]] Status CutAll(std::chrono::steady_clock::time_point now, int64_t now_us);
+  // One transaction for the round's writes of every stream: the cursors moved over what the
+  // broker confirmed and the plans of the messages just cut (one fsync per round, not two per
+  // stream). Only once it committed do the cursors move in memory and the new messages count
+  // as written ahead (may be published). `commit_pending`: some stream took confirmed messages.
+  [[nodiscard]] Status WriteRound(bool commit_pending);
   [[nodiscard]] Status WriteAhead(size_t lane);
   // Publishes what lane `i` may send now; returns when it may send more (max() if not limited).
   std::chrono::steady_clock::time_point Send(size_t i, std::chrono::steady_clock::time_point now);

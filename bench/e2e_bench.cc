@@ -154,12 +154,14 @@ void PrintLatency(int transitions, const LatencyRun& run) {
       if (run.written[i] < run.drained) during.push_back(run.ms[i]);
     }
     PrintRow("edge-agent, written during the drain", during);
-    const double span = std::chrono::duration<double>(run.last - run.first).count();
+    // The rate over the part of the transitions the drain lasted.
+    const double span =
+        std::chrono::duration<double>(std::min(run.last, run.drained) - run.first).count();
     std::printf(
-        "backlog %llu readings; the uplink confirmed %.0f of them during the %.1f s of "
-        "transitions (%.0f readings/s); drain %s\n",
+        "backlog %llu readings; the uplink confirmed %.0f of them during the transitions, "
+        "%.0f readings/s while it drained; drain %s\n",
         static_cast<unsigned long long>(run.backlog), run.uplink_at_end - run.uplink_at_start,
-        span, (run.uplink_at_end - run.uplink_at_start) / span,
+        (run.uplink_at_end - run.uplink_at_start) / span,
         run.drained == steady_clock::time_point::max()
             ? "still running at the end"
             : fmt::format("ended {:.1f} s after the first transition",
@@ -257,7 +259,9 @@ LatencyRun Latency(int transitions, double backlog_hours) {
   const std::string confirmed = "edge_uplink_readings_total{stream=\"backlog\"}";
   std::thread watch;
   if (http_port != 0) {
+    // Not there yet (NaN) while the uplink's first round runs: nothing confirmed.
     run.uplink_at_start = MetricValue(HttpGet(http_port, "/metrics").body, confirmed);
+    if (std::isnan(run.uplink_at_start)) run.uplink_at_start = 0;
     watch = std::thread([&] { WatchDrain(http_port, run, stop_floor); });
   }
 
@@ -291,7 +295,16 @@ LatencyRun Latency(int transitions, double backlog_hours) {
   stop_floor = true;
   floor.join();
   if (watch.joinable()) watch.join();
-  if (http_port != 0) run.uplink_at_end = MetricValue(HttpGet(http_port, "/metrics").body, confirmed);
+  if (http_port != 0) {
+    const HttpReply metrics = HttpGet(http_port, "/metrics");
+    run.uplink_at_end = MetricValue(metrics.body, confirmed);
+    if (std::isnan(run.uplink_at_end)) {
+      const std::string log = agent->Stderr();
+      std::fprintf(stderr, "e2e_bench: no %s in /metrics (HTTP %d); the agent's log ends:\n%s\n",
+                   confirmed.c_str(), metrics.status,
+                   log.substr(log.size() > 3000 ? log.size() - 3000 : 0).c_str());
+    }
+  }
   agent->Signal(SIGTERM);
   agent->Wait(seconds(20));
   sub.disconnect()->wait();

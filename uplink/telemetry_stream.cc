@@ -334,8 +334,9 @@ Status TelemetryStream::RefreshBacklog(storage::UplinkStore& store, int64_t now_
   }
   stats_.tags = runs_.size();
   if (backlog_at_us_ != 0 && now_us > backlog_at_us_) {
+    const double seconds = static_cast<double>(now_us - backlog_at_us_) / 1e6;
     stats_.backlog_growth_bytes_per_s =
-        static_cast<double>(bytes - stats_.backlog_bytes) * 1e6 / static_cast<double>(now_us - backlog_at_us_);
+        static_cast<double>(bytes - stats_.backlog_bytes) / seconds;
   }
   backlog_at_us_ = now_us;
   stats_.backlog_readings = readings;

@@ -94,9 +94,6 @@ Status UplinkStore::Prepare() {
       {&backlog_,
        "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(length(data)), 0), min(start_us) "
        "FROM chunk WHERE tag_id = ?1 AND ord >= ?2"},
-      {&delete_cursors_, "DELETE FROM uplink_cursor WHERE stream = ?1"},
-      {&delete_inflight_, "DELETE FROM uplink_inflight WHERE stream = ?1"},
-      {&delete_stream_, "DELETE FROM uplink_stream WHERE name = ?1"},
   };
   for (const auto& s : statements) {
     EDGE_ASSIGN_OR_RETURN(*s.stmt, db_.Prepare(s.sql));
@@ -353,18 +350,6 @@ StatusOr<UplinkStore::Backlog> UplinkStore::BacklogOf(int64_t tag_id, int64_t fr
   chunk_from_.Reset();
   if (!s.ok()) return s;
   return backlog;
-}
-
-Status UplinkStore::DeleteStream(std::string_view name) {
-  return InTransaction([&]() -> Status {
-    for (Statement* stmt : {&delete_cursors_, &delete_inflight_, &delete_stream_}) {
-      stmt->BindText(1, name);
-      Status s = stmt->Run();
-      stmt->Reset();
-      EDGE_RETURN_IF_ERROR(s);
-    }
-    return Status::Ok();
-  });
 }
 
 }  // namespace edge::storage

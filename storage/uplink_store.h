@@ -130,9 +130,6 @@ class UplinkStore {
   };
   [[nodiscard]] StatusOr<Backlog> BacklogOf(int64_t tag_id, int64_t from_ord);
 
-  // Deletes a stream removed from the configuration: its row, cursors and inflight messages.
-  [[nodiscard]] Status DeleteStream(std::string_view name);
-
  private:
   explicit UplinkStore(SqliteDb db) : db_(std::move(db)) {}
   [[nodiscard]] Status Prepare();
@@ -158,9 +155,6 @@ class UplinkStore {
   Statement tag_extent_;
   Statement first_at_;
   Statement backlog_;
-  Statement delete_cursors_;
-  Statement delete_inflight_;
-  Statement delete_stream_;
 };
 
 }  // namespace edge::storage

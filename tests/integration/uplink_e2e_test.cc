@@ -235,6 +235,24 @@ void PlcOutage(PlcSim& plc) {
   plc.Resume();
 }
 
+// Every JSON message `consumer` received on a telemetry topic validates against its schema in
+// docs/schemas/ (gap messages against telemetry-gap, the others against telemetry); influx
+// payloads are not JSON and are left out. Returns how many were checked.
+size_t ExpectTelemetrySchemas(const MqttCollector& consumer, const ScratchDir& dir) {
+  std::vector<json> messages, gaps;
+  for (const MqttCollector::Message& m : consumer.Messages()) {
+    if (m.topic.find("/telemetry/") == std::string::npos || m.payload.empty() ||
+        m.payload[0] != '{') {
+      continue;
+    }
+    const bool gap = m.topic.size() > 4 && m.topic.compare(m.topic.size() - 4, 4, "/gap") == 0;
+    (gap ? gaps : messages).push_back(json::parse(m.payload));
+  }
+  if (!messages.empty()) ExpectValidJson("telemetry.schema.json", messages, dir);
+  if (!gaps.empty()) ExpectValidJson("telemetry-gap.schema.json", gaps, dir);
+  return messages.size() + gaps.size();
+}
+
 TEST_F(UplinkEndToEnd, DeadbandAndAggregateMatchTheReferenceAcrossRestarts) {
   ASSERT_EQ(rig_.StartPlcSim(), "");
   ASSERT_TRUE(rig_.plc().WriteFloat32(0, 0.25f));
@@ -372,6 +390,7 @@ TEST_F(UplinkEndToEnd, DeadbandAndAggregateMatchTheReferenceAcrossRestarts) {
               "")
         << tag;
   }
+  EXPECT_GT(ExpectTelemetrySchemas(consumer, rig_.dir()), 0u);
 }
 
 // ---- 2. a gap: retention removed readings before the stream could send them ----
@@ -479,6 +498,7 @@ TEST_F(UplinkEndToEnd, ReadingsRemovedBeforeTheyWereSentArriveAsAGapMessage) {
   EXPECT_EQ(CompareReadings(want, got.readings["old.x"]), "");
   EXPECT_EQ(got.readings.size(), 1u);
   EXPECT_EQ(gap_readings(), removed) << "a second gap";
+  EXPECT_GT(ExpectTelemetrySchemas(consumer, rig_.dir()), gaps.size());
 }
 
 // ---- 3. alarm context ----
@@ -535,6 +555,7 @@ TEST_F(UplinkEndToEnd, AlarmContextCarriesTheStoredReadingsAroundTheAlarm) {
       StoredReadings(SamplesDb(), "pump1.pressure", end_us - 2'000'000, end_us + 1'000'000);
   EXPECT_GE(want.size(), 20u) << "10 Hz polls over 3 s";
   EXPECT_EQ(CompareReadings(want, got), "");
+  EXPECT_GT(ExpectTelemetrySchemas(consumer, rig_.dir()), 0u);
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->Wait(seconds(20)), 0) << agent->Stderr();
 }

@@ -12,8 +12,8 @@
 //    scoring 4 deployments (window 64, 1 s grid), measured over --footprint-seconds after a
 //    warm-up. Targets RSS <= 30 MB, CPU <= 3 % of one core.
 // 3. With --backlog-hours H: the latency of 1. is measured a second time, with samples.db
-//    preloaded with H hours of 100 tags at 10 Hz (bench/backlog_preload.h) and a raw json
-//    telemetry stream {tags: ["*"], start: oldest} configured, so that the alarms go out while
+//    preloaded with H hours of 100 tags at 10 Hz (tests/support/backlog_preload.h) and a raw
+//    json telemetry stream {tags: ["*"], start: oldest} configured, so that the alarms go out while
 //    the uplink drains that backlog on the same connection (DESIGN §10: alarms first). A thread
 //    reads the agent's /metrics every 250 ms to learn when the drain ended; the transitions
 //    written before then are the "during the drain" figures.
@@ -36,7 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/backlog_preload.h"
+#include "tests/support/backlog_preload.h"
 #include "bench/bench_usage.h"
 #include "bench/proc_usage.h"
 #include "tests/support/http_get.h"
@@ -215,7 +215,8 @@ uint64_t Preload(const ScratchDir& dir, double hours) {
   auto storage = storage::Storage::Open((dir.path() / "data").string(), {});
   if (!storage.ok()) Die(storage.status().ToString());
   const auto per_tag = static_cast<int64_t>(hours * 36000);
-  StatusOr<uint64_t> stored = bench::PreloadBacklog(**storage, {.tags = 100, .per_tag = per_tag});
+  StatusOr<uint64_t> stored =
+      testing::PreloadBacklog(**storage, {.tags = 100, .per_tag = per_tag});
   if (!stored.ok()) Die(stored.status().ToString());
   return *stored;
 }

@@ -38,7 +38,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/backlog_preload.h"
+#include "tests/support/backlog_preload.h"
 #include "bench/bench_usage.h"
 #include "bench/proc_usage.h"
 #include "config/config.h"
@@ -212,7 +212,8 @@ void Backlog(int tags, int64_t per_tag) {
   auto storage = storage::Storage::Open((dir.path() / "data").string(), {});
   if (!storage.ok()) Die(storage.status().ToString());
   const auto t0 = steady_clock::now();
-  StatusOr<uint64_t> stored = PreloadBacklog(**storage, {.tags = tags, .per_tag = per_tag});
+  StatusOr<uint64_t> stored =
+      testing::PreloadBacklog(**storage, {.tags = tags, .per_tag = per_tag});
   if (!stored.ok()) Die(stored.status().ToString());
   std::printf("preloaded %llu readings (%d tags x %lld, 10 Hz) in %.1f s; samples.db %.1f MiB\n",
               static_cast<unsigned long long>(*stored), tags, static_cast<long long>(per_tag),

@@ -30,6 +30,7 @@
 #include "storage/sample_reader.h"
 #include "storage/sqlite_db.h"
 #include "storage/storage.h"
+#include "tests/support/backlog_preload.h"
 #include "tests/support/e2e_rig.h"
 #include "tests/support/eventually.h"
 #include "tests/support/export_reader.h"
@@ -562,48 +563,17 @@ TEST_F(UplinkEndToEnd, AlarmContextCarriesTheStoredReadingsAroundTheAlarm) {
 
 // ---- 4. alarms first ----
 
-// Stores `tags` tags (bulk.t00, ...) at 10 Hz over the `span` before now into <data_dir>, with
-// the storage library, as an agent whose upstream was away that long would have. Returns how
-// many readings.
-int64_t PreloadBacklog(const std::string& data_dir, int tags, std::chrono::seconds span) {
-  std::filesystem::create_directories(data_dir);
-  auto storage = storage::Storage::Open(data_dir, config::StorageConfig{});
-  EXPECT_TRUE(storage.ok()) << storage.status().ToString();
-  if (!storage.ok()) return 0;
-  TagRegistry registry;
-  std::vector<TagId> ids;
-  for (int i = 0; i < tags; ++i) ids.push_back(registry.Intern(fmt::format("bulk.t{:02}", i)));
-  BoundedQueue<Sample> queue(1 << 16);
-  auto writer = (*storage)->CreateWriter(registry, queue);
-  EXPECT_TRUE(writer.ok()) << writer.status().ToString();
-  if (!writer.ok() || !(*writer)->Start().ok()) return 0;
-  const int64_t steps = span.count() * 10;
-  const int64_t start_us = (NowMs() - span.count() * 1000) * 1000;
-  std::vector<Sample> batch;
-  int64_t n = 0;
-  for (int64_t step = 0; step < steps; ++step) {
-    for (int i = 0; i < tags; ++i) {
-      const double v = std::round(1000 * std::sin(0.001 * static_cast<double>(step) + i)) / 100;
-      batch.push_back({ids[i], storage::FromMicros(start_us + step * 100'000), v, Quality::kGood});
-    }
-    if (batch.size() >= 10'000 || step + 1 == steps) {
-      std::span<const Sample> rest(batch);
-      while (!rest.empty()) {
-        rest = rest.subspan(queue.PushBatch(rest));
-        if (!rest.empty()) std::this_thread::sleep_for(milliseconds(1));
-      }
-      n += static_cast<int64_t>(batch.size());
-      batch.clear();
-    }
-  }
-  (*writer)->Stop();  // commits what is queued
-  return n;
-}
-
 TEST_F(UplinkEndToEnd, AnAlarmOvertakesALargeBacklog) {
   const auto preload_start = std::chrono::steady_clock::now();
-  const int64_t preloaded = PreloadBacklog(rig_.Path("data"), 100, seconds(3600));
-  ASSERT_EQ(preloaded, 100 * 36'000);
+  // An hour of 100 tags at 10 Hz, as an agent whose upstream was away that long would hold.
+  std::filesystem::create_directories(rig_.Path("data"));
+  auto storage = storage::Storage::Open(rig_.Path("data"), config::StorageConfig{});
+  ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+  const StatusOr<uint64_t> preloaded =
+      PreloadBacklog(**storage, {.tags = 100, .per_tag = 36'000, .prefix = "bulk.t"});
+  ASSERT_TRUE(preloaded.ok()) << preloaded.status().ToString();
+  ASSERT_EQ(*preloaded, 100u * 36'000);
+  storage->reset();
   const auto preload_ms =
       std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - preload_start);
   ASSERT_EQ(rig_.StartPlcSim(), "");
@@ -635,7 +605,7 @@ TEST_F(UplinkEndToEnd, AnAlarmOvertakesALargeBacklog) {
   RecordProperty("alarm_ms", std::to_string(alarm_ms.count()));
   RecordProperty("readings_sent_before_alarm", std::to_string(static_cast<int64_t>(sent_at_alarm)));
   EXPECT_GT(MetricValue(at_alarm, "edge_uplink_backlog_readings{stream=\"bulk\"}"), 0) << at_alarm;
-  EXPECT_LT(sent_at_alarm, static_cast<double>(preloaded)) << at_alarm;
+  EXPECT_LT(sent_at_alarm, static_cast<double>(*preloaded)) << at_alarm;
   // The drain goes on after the alarm: it had not finished when the alarm went out.
   EXPECT_TRUE(
       Eventually([&] { return StreamMetric("edge_uplink_readings_total", "bulk") > sent_at_alarm; },

@@ -1,7 +1,7 @@
 // A samples.db holding a backlog of readings, written the way the daemon writes them (Storage
 // and its SampleWriter thread, per-tag chunks, one transaction per commit interval), for the
 // benches that measure the telemetry uplink draining it (uplink_bench, e2e_bench
-// --backlog-hours).
+// --backlog-hours) and the end-to-end test of an alarm overtaking a backlog.
 //
 // The readings: `tags` tags named <prefix>0, <prefix>1, ..., each with `per_tag` readings
 // `step_us` apart ending `step_us` before `end_us`, values random doubles in [0, 100) (they do
@@ -26,7 +26,7 @@
 #include "storage/chunk_codec.h"
 #include "storage/storage.h"
 
-namespace edge::bench {
+namespace edge::testing {
 
 struct BacklogSpec {
   int tags = 100;
@@ -78,4 +78,4 @@ struct BacklogSpec {
   return stats.samples_committed;
 }
 
-}  // namespace edge::bench
+}  // namespace edge::testing

@@ -133,12 +133,22 @@ void Init() {
   const char* dir = getenv("EDGE_POWER_CUT_DIR");
   if (dir == nullptr || *dir == '\0') return;
   g = new Tracking();
+  // The directory may not exist yet (the agent creates its data directory): then its parent.
+  std::string name;
   char* canonical = realpath(dir, nullptr);
+  if (canonical == nullptr && errno == ENOENT) {
+    std::string parent = dir;
+    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+    const size_t slash = parent.rfind('/');
+    name = parent.substr(slash + 1);
+    parent = slash == std::string::npos ? "." : slash == 0 ? "/" : parent.substr(0, slash);
+    canonical = realpath(parent.c_str(), nullptr);
+  }
   if (canonical == nullptr) {
     fprintf(stderr, "power-cut: EDGE_POWER_CUT_DIR %s: %s\n", dir, strerror(errno));
     _exit(97);
   }
-  g->dir = std::string(canonical) + "/";
+  g->dir = std::string(canonical) + (name.empty() ? "" : "/" + name) + "/";
   free(canonical);
   const char* at = getenv("EDGE_POWER_CUT_AT");
   g_cut_at = at != nullptr ? atoll(at) : 0;

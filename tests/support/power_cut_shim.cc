@@ -110,7 +110,7 @@ struct Tracking {
   std::vector<TrackedFile> files;
 };
 Tracking* g = nullptr;
-int g_fd_file[kMaxFd];                        // fd -> index in g->files, -1 if untracked
+int g_fd_file[kMaxFd];  // fd -> index in g->files, -1 if untracked
 
 template <typename Fn>
 Fn Next(const char* name) {
@@ -118,16 +118,26 @@ Fn Next(const char* name) {
 }
 
 void Init() {
-  g_real = Real{Next<OpenFn>("open"),         Next<OpenFn>("open64"),
-                Next<OpenAtFn>("openat"),     Next<OpenAtFn>("openat64"),
-                Next<WriteFn>("write"),       Next<PwriteFn>("pwrite"),
-                Next<PwriteFn>("pwrite64"),   Next<PreadFn>("pread"),
-                Next<WritevFn>("writev"),     Next<TruncateFn>("ftruncate"),
-                Next<TruncateFn>("ftruncate64"), Next<FdFn>("fsync"),
-                Next<FdFn>("fdatasync"),      Next<FdFn>("close"),
-                Next<FdFn>("syncfs"),         Next<VoidFn>("sync"),
-                Next<RenameFn>("rename"),     Next<RenameAtFn>("renameat"),
-                Next<UnlinkFn>("unlink"),     Next<UnlinkAtFn>("unlinkat")};
+  g_real = Real{Next<OpenFn>("open"),
+                Next<OpenFn>("open64"),
+                Next<OpenAtFn>("openat"),
+                Next<OpenAtFn>("openat64"),
+                Next<WriteFn>("write"),
+                Next<PwriteFn>("pwrite"),
+                Next<PwriteFn>("pwrite64"),
+                Next<PreadFn>("pread"),
+                Next<WritevFn>("writev"),
+                Next<TruncateFn>("ftruncate"),
+                Next<TruncateFn>("ftruncate64"),
+                Next<FdFn>("fsync"),
+                Next<FdFn>("fdatasync"),
+                Next<FdFn>("close"),
+                Next<FdFn>("syncfs"),
+                Next<VoidFn>("sync"),
+                Next<RenameFn>("rename"),
+                Next<RenameAtFn>("renameat"),
+                Next<UnlinkFn>("unlink"),
+                Next<UnlinkAtFn>("unlinkat")};
   for (int& index : g_fd_file) index = -1;
   clock_gettime(CLOCK_MONOTONIC, &g_start);
   const char* dir = getenv("EDGE_POWER_CUT_DIR");
@@ -170,7 +180,8 @@ __attribute__((constructor)) void InitAtLoad() { EnsureInit(); }
 // opened, so no other thread can be writing to it then.
 bool MaybeTracked(int fd) {
   EnsureInit();
-  return g_enabled && fd >= 0 && fd < kMaxFd && __atomic_load_n(&g_fd_file[fd], __ATOMIC_ACQUIRE) >= 0;
+  return g_enabled && fd >= 0 && fd < kMaxFd &&
+         __atomic_load_n(&g_fd_file[fd], __ATOMIC_ACQUIRE) >= 0;
 }
 
 void SetFdFile(int fd, int index) { __atomic_store_n(&g_fd_file[fd], index, __ATOMIC_RELEASE); }
@@ -218,8 +229,8 @@ off_t SizeOf(int fd) {
 std::string ReadRange(int fd, off_t offset, size_t length) {
   const int flags = fcntl(fd, F_GETFL);
   if (flags >= 0 && (flags & O_ACCMODE) == O_WRONLY) {
-    const int readable = g_real.open(("/proc/self/fd/" + std::to_string(fd)).c_str(),
-                                     O_RDONLY | O_CLOEXEC);
+    const int readable =
+        g_real.open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY | O_CLOEXEC);
     if (readable < 0) return {};
     std::string bytes = ReadRange(readable, offset, length);
     g_real.close(readable);
@@ -231,8 +242,8 @@ std::string ReadRange(int fd, off_t offset, size_t length) {
                     '\0');
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t n = g_real.pread(fd, &bytes[done], bytes.size() - done,
-                                   offset + static_cast<off_t>(done));
+    const ssize_t n =
+        g_real.pread(fd, &bytes[done], bytes.size() - done, offset + static_cast<off_t>(done));
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
@@ -352,11 +363,14 @@ void Opened(int fd, int flags, const std::string& truncated) {
   int index = -1;
   for (size_t i = 0; i < g->files.size(); ++i) {
     const TrackedFile& file = (g->files)[i];
-    if (!file.dropped && file.dev == st.st_dev && file.ino == st.st_ino) index = static_cast<int>(i);
+    if (!file.dropped && file.dev == st.st_dev && file.ino == st.st_ino)
+      index = static_cast<int>(i);
   }
   if (index < 0) {
     // Whatever the file holds when first seen counts as on disk (a new file: nothing).
-    g->files.push_back({st.st_dev, st.st_ino, path,
+    g->files.push_back({st.st_dev,
+                        st.st_ino,
+                        path,
                         static_cast<off_t>(st.st_size + static_cast<off_t>(truncated.size())),
                         {}});
     index = static_cast<int>(g->files.size() - 1);

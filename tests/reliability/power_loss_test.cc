@@ -406,7 +406,9 @@ TEST(PowerLoss, CutsLoseNoCommittedAlarmAndOnlyTheUnsyncedTailOfSamples) {
   PowerLossRig rig;
   ASSERT_EQ(rig.error(), "");
   std::mt19937 random(std::random_device{}());
-  const unsigned seed = random();
+  const char* seed_env = std::getenv("EDGE_POWER_CUT_SEED");  // to draw a run's points again
+  const unsigned seed =
+      seed_env != nullptr ? static_cast<unsigned>(std::stoul(seed_env)) : random();
   random.seed(seed);
   std::printf("cut points drawn with seed %u\n", seed);
   std::fflush(stdout);  // before the agents are forked

@@ -57,11 +57,12 @@ Env PowerCutEnv(const fs::path& dir, long at, long after_ms, const fs::path& sna
           {"EDGE_POWER_CUT_SNAPSHOT", snapshot.string()}};
 }
 
-// A program whose writes the shim sees (Python's os module calls libc): `synced` gets "durable"
-// and an fsync, then an overwrite at 0 and an append; `new` is created and written, never
-// synced; `shrunk` gets "kept", an fsync, and a truncation to 0. Its writes and syncs, in order:
-// 1 write synced, 2 fsync synced, 3 pwrite synced, 4 write synced, 5 write new, 6 write shrunk,
-// 7 fsync shrunk, 8 ftruncate shrunk, 9 fsync new (the cut, when EDGE_POWER_CUT_AT is 9).
+// A program whose writes the shim sees (Python's os module calls libc), numbered by the write or
+// sync call they are: `synced` gets "durable" and an fsync (1, 2), then an overwrite at 0 and an
+// append (3, 4); `new` is created and written, never synced (5); `shrunk` gets "kept", an fsync
+// and a truncation to 0 (6, 7, 8); `trunc` gets "synced" and an fsync (9, 10), then is opened
+// again with O_TRUNC and gets "ab" by writev (11); `tmp` gets "moved" and an fsync (12, 13), is
+// renamed to `final` and gets " more" (14); the cut is call 15, an fsync of `new`.
 constexpr char kWriter[] = R"py(
 import os, sys
 d = sys.argv[1]
@@ -72,6 +73,14 @@ n = os.open(d + "/new", os.O_WRONLY | os.O_CREAT, 0o600)
 os.write(n, b"never synced")
 k = os.open(d + "/shrunk", os.O_WRONLY | os.O_CREAT, 0o600)
 os.write(k, b"kept"); os.fsync(k); os.ftruncate(k, 0)
+t = os.open(d + "/trunc", os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(t, b"synced"); os.fsync(t); os.close(t)
+t = os.open(d + "/trunc", os.O_WRONLY | os.O_TRUNC)
+os.writev(t, [b"a", b"b"])
+r = os.open(d + "/tmp", os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(r, b"moved"); os.fsync(r)
+os.rename(d + "/tmp", d + "/final")
+os.write(r, b" more")
 os.fsync(n)
 print("not cut")
 )py";
@@ -83,19 +92,24 @@ TEST(PowerCutShim, DropsWhatWasNotSyncedAndKeepsWhatWas) {
   fs::create_directories(dir);
   fs::create_directories(snapshot);
   const CommandResult cut = RunCommand(
-      {.argv = {"python3", "-c", kWriter, dir.string()}, .env = PowerCutEnv(dir, 9, 0, snapshot)},
+      {.argv = {"python3", "-c", kWriter, dir.string()}, .env = PowerCutEnv(dir, 15, 0, snapshot)},
       seconds(20));
   EXPECT_EQ(cut.exit_code, 128 + SIGKILL) << cut.out << cut.err;
-  EXPECT_NE(cut.err.find("power-cut: at call 9 (fsync new)"), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find("power-cut: at call 15 (fsync new)"), std::string::npos) << cut.err;
   EXPECT_EQ(cut.out, "");
   // Synced bytes survive; the overwrite and the append after the sync are gone.
   EXPECT_EQ(ReadFile(dir / "synced"), "durable");
   EXPECT_EQ(ReadFile(dir / "new"), "");
   EXPECT_EQ(ReadFile(dir / "shrunk"), "kept");
+  EXPECT_EQ(ReadFile(dir / "trunc"), "synced");  // the O_TRUNC open is undone too
+  EXPECT_EQ(ReadFile(dir / "final"), "moved");   // followed through the rename
+  EXPECT_FALSE(fs::exists(dir / "tmp"));
   // The snapshot is what a SIGKILL would have left: the page cache.
   EXPECT_EQ(ReadFile(snapshot / "synced"), "XXrable lost");
   EXPECT_EQ(ReadFile(snapshot / "new"), "never synced");
   EXPECT_EQ(ReadFile(snapshot / "shrunk"), "");
+  EXPECT_EQ(ReadFile(snapshot / "trunc"), "ab");
+  EXPECT_EQ(ReadFile(snapshot / "final"), "moved more");
 
   // The control: with no cut the shim changes nothing.
   const fs::path control = scratch.path() / "control";
@@ -108,6 +122,8 @@ TEST(PowerCutShim, DropsWhatWasNotSyncedAndKeepsWhatWas) {
   EXPECT_EQ(ReadFile(control / "synced"), "XXrable lost");
   EXPECT_EQ(ReadFile(control / "new"), "never synced");
   EXPECT_EQ(ReadFile(control / "shrunk"), "");
+  EXPECT_EQ(ReadFile(control / "trunc"), "ab");
+  EXPECT_EQ(ReadFile(control / "final"), "moved more");
 }
 
 // One row of samples.db's chunk table.

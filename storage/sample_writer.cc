@@ -263,28 +263,26 @@ void SampleWriter::MapNewTags() {
 
 void SampleWriter::RefuseImplausible() {
   const TimestampBounds bounds = BoundsAt(ToMicros(clock_.Now()), config_);
-  uint64_t future = 0, old = 0;
+  uint64_t future = 0;
   Sample ex;
   auto refused = [&](const Sample& s) {
-    const int64_t ts = ToMicros(s.ts);
-    if (bounds.Accepts(ts)) return false;
-    ++(ts > bounds.newest_us ? future : old);
+    if (!bounds.InFuture(ToMicros(s.ts))) return false;
+    ++future;
     ex = s;
     return true;
   };
   const auto kept = std::remove_if(pending_.begin(), pending_.end(), refused);
-  if (future + old == 0) return;
+  if (future == 0) return;
   pending_.erase(kept, pending_.end());
   const std::string name(ex.tag < tags_.size() ? tags_.Name(ex.tag) : std::string_view("?"));
   const std::string what =
       fmt::format("tag {:?} at {}", name.substr(0, 200), FormatRfc3339Millis(ex.ts));
   rate_log_.Warn("implausible-time",
                  "refused {} readings dated more than storage.max_clock_skew ({} s) ahead of "
-                 "the agent's clock and {} older than storage.retention; the last: {}",
-                 future, config_.max_clock_skew.count() / 1000, old, what);
+                 "the agent's clock; the last: {}",
+                 future, config_.max_clock_skew.count() / 1000, what);
   MutexLock lock(&stats_mu_);
   stats_.samples_refused_future += future;
-  stats_.samples_refused_old += old;
   stats_.last_refused = what;
 }
 

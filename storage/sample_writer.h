@@ -27,9 +27,9 @@
 //    running, so pages it frees are reused. Rate-limited logs report the state.
 //
 // Implausible times (storage/timestamp_bounds.h): before each commit the writer drops the
-// pending samples dated later than now + storage.max_clock_skew or earlier than
-// now - storage.retention, counts them (samples_refused_future, samples_refused_old, and the
-// last one in last_refused) and logs them rate-limited. They get no ordinal.
+// pending samples dated later than now + storage.max_clock_skew, counts them
+// (samples_refused_future, the last one in last_refused) and logs them rate-limited. They get
+// no ordinal.
 //
 // Ordinals (storage/sample_db.h): the writer keeps each tag's next ordinal in memory (loaded when
 // the tag is mapped as max(max(ord + n), tag.removed_ord); a tag new to the file starts at 0),
@@ -115,7 +115,6 @@ struct WriterStats {
   uint64_t samples_deleted_size = 0;
   uint64_t samples_deleted_future = 0;  // of samples_deleted_age: in chunks dated in the future
   uint64_t samples_refused_future = 0;  // dated beyond now + storage.max_clock_skew
-  uint64_t samples_refused_old = 0;     // dated before now - storage.retention
   std::string last_refused;             // the last refused reading: tag "name" at time
   bool paused = false;     // ingest paused by a failing commit right now
   int64_t live_bytes = 0;  // of samples.db after the last size check

@@ -1,14 +1,16 @@
 // Which reading times the samples database accepts, judged against the agent's own clock
 // (issue #23 item 5).
 //
-// A reading is plausible when now - storage.retention <= ts <= now + storage.max_clock_skew:
-//  - later than that, the source's clock is wrong (a sensor dated 2100). Stored, such a reading
-//    would sit at the head of its tag until 2100: age retention deletes each tag's readings
-//    oldest ordinal first, so nothing stored after it could ever go by age;
-//  - older than the retention, it would be deleted by the next retention pass anyway.
-// SampleWriter refuses both (counted, never stored) and age retention deletes stored chunks
-// whose newest reading lies beyond the future bound (written before this check existed, or
-// before the agent's own clock was stepped back by more than the skew).
+// A reading dated later than now + storage.max_clock_skew comes from a wrong clock (a sensor
+// dated 2100). Stored, it would sit at the head of its tag until 2100: age retention deletes
+// each tag's readings oldest ordinal first, so nothing stored after it could ever go by age.
+// SampleWriter refuses such readings (counted, never stored, no ordinal) and age retention
+// deletes stored chunks whose newest reading lies beyond the bound (written before this check
+// existed, or before the agent's own clock was stepped back by more than the skew).
+//
+// A reading older than now - storage.retention is accepted: the next age retention pass (within
+// WriterOptions::retention_interval) deletes it, and it has an ordinal, so the telemetry uplink
+// reports it in a gap message like any other reading retention removed before it was sent.
 //
 // The agent's clock is the reference, so it must itself be plausible: while it reads before
 // kClockFloorUs (a gateway without RTC before NTP answered, typically 1970 or 2000) nothing is
@@ -29,10 +31,10 @@ namespace edge::storage {
 inline constexpr int64_t kClockFloorUs = 1735689600LL * 1000000;
 
 struct TimestampBounds {
-  int64_t oldest_us = std::numeric_limits<int64_t>::min();  // older readings are refused
-  int64_t newest_us = std::numeric_limits<int64_t>::max();  // later readings are refused
+  int64_t oldest_us = std::numeric_limits<int64_t>::min();  // older: deleted by age retention
+  int64_t newest_us = std::numeric_limits<int64_t>::max();  // later: refused, and deleted
 
-  bool Accepts(int64_t ts_us) const { return ts_us >= oldest_us && ts_us <= newest_us; }
+  bool InFuture(int64_t ts_us) const { return ts_us > newest_us; }
   // True when a time beyond newest_us counts as implausible (the agent's clock is sane).
   bool JudgesFuture() const { return newest_us != std::numeric_limits<int64_t>::max(); }
 };

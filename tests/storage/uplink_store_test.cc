@@ -65,7 +65,6 @@ std::vector<Sample> Numbered(TagId tag, int first, int count) {
 config::StorageConfig OneHourRetention() {
   config::StorageConfig config;
   config.retention = std::chrono::hours(1);
-  config.max_clock_skew = std::chrono::hours(4);  // for testing::PastClock
   return config;
 }
 
@@ -235,10 +234,8 @@ TEST(Retention, AgeRetentionMarksRemovedOrdinalsSoTheGapIsExact) {
     const auto ts = now - (i < 5 ? std::chrono::seconds(10) : std::chrono::hours(2));
     batch.push_back({late, ts + std::chrono::milliseconds(i), 1.0 * i, Quality::kGood});
   }
-  testing::PastClock past(f, now, std::chrono::hours(2));
   auto writer = f.StartWriter();
   PushAll(f.queue, batch);
-  past.CatchUpAfter(*writer, batch.size());
   const std::string path = f.storage->samples_path();
   const int64_t gone_id = DbTagId(f, "gone");
   ASSERT_TRUE(Eventually(
@@ -327,11 +324,9 @@ TEST(Retention, OrdinalsAreNotReusedAfterEveryChunkOfATagWasDeleted) {
     old.push_back({gone, now - std::chrono::hours(2) + std::chrono::seconds(i), 1.0 * i});
   }
   const std::string path = f.storage->samples_path();
-  testing::PastClock past(f, now, std::chrono::hours(1));
   {
     auto writer = f.StartWriter();
     PushAll(f.queue, old);
-    past.CatchUpAfter(*writer, old.size());
     ASSERT_TRUE(Eventually([&] { return writer->stats().samples_deleted_age == 50; },
                            std::chrono::seconds(20)));
     writer->Stop();

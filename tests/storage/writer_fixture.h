@@ -15,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include "core/clock.h"
 #include "storage/storage.h"
 #include "tests/support/test_files.h"
 
@@ -57,7 +56,7 @@ struct Fixture {
     return o;
   }
   std::unique_ptr<SampleWriter> StartWriter() {
-    auto w = storage->CreateWriter(tags, queue, options, *writer_clock);
+    auto w = storage->CreateWriter(tags, queue, options);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     EXPECT_TRUE((*w)->Start().ok());
     return std::move(*w);
@@ -85,28 +84,6 @@ struct Fixture {
   BoundedQueue<Sample> queue;
   WriterOptions options;
   std::unique_ptr<Storage> storage;
-  // The writer's clock (its "now" for retention and for refusing implausible times).
-  const Clock* writer_clock = &SystemClockInstance();
-};
-
-// Old readings are refused at ingest (storage/timestamp_bounds.h), so a test that needs them
-// stored writes them while the writer's clock stands `back` in the past, then sets it to `now`.
-// max_clock_skew must then be wider than `back`, or the newer readings would be refused.
-struct PastClock {
-  PastClock(Fixture& f, Timestamp now, std::chrono::seconds back) : clock(now - back), now_(now) {
-    f.writer_clock = &clock;
-  }
-  // Waits until `writer` committed `n` samples in all, then moves the clock to `now`.
-  void CatchUpAfter(SampleWriter& writer, uint64_t n) {
-    while (writer.stats().samples_committed < n) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    clock.SetWallTime(now_);
-  }
-  FakeClock clock;
-
- private:
-  Timestamp now_;
 };
 
 }  // namespace edge::storage::testing

@@ -133,6 +133,15 @@ void WriteQueuesAndStorage(const PipelineSnapshot& snap, Writer& w) {
   w.Sample("edge_storage_commit_failures_total", "", static_cast<double>(st.commit_failures));
   w.Family("edge_storage_disk_full_total", "counter", "Commits refused for a full disk.");
   w.Sample("edge_storage_disk_full_total", "", static_cast<double>(st.disk_full_events));
+  w.Family("edge_storage_samples_refused_total", "counter",
+           "Readings not stored for an implausible time: dated beyond storage.max_clock_skew "
+           "ahead of the agent's clock.");
+  w.Sample("edge_storage_samples_refused_total", Label("reason", "future"),
+           static_cast<double>(st.samples_refused_future));
+  w.Family("edge_data_dir_ok", "gauge",
+           "0 once the data directory or a database in it was deleted or replaced under the "
+           "agent.");
+  w.Sample("edge_data_dir_ok", "", snap.data_dir_problem.empty() ? 1 : 0);
   w.Family("edge_storage_paused", "gauge", "1 while storage is failing and ingest is paused.");
   w.Sample("edge_storage_paused", "", st.paused ? 1 : 0);
   w.Family("edge_storage_size_bytes", "gauge", "Live size of samples.db at the last check.");
@@ -293,6 +302,7 @@ std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_
 Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage) {
   Health h;
   if (!stuck_stage.empty()) h.problems.push_back(stuck_stage + " is stuck");
+  if (!snap.data_dir_problem.empty()) h.problems.push_back(snap.data_dir_problem);
   if (snap.storage_paused) {
     h.problems.push_back("storage is failing (disk full or write errors): ingest is paused");
   }
@@ -305,6 +315,12 @@ Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage
     h.problems.push_back(
         fmt::format("{} outbox rows cannot be published and were skipped (left in outbox.db)",
                     snap.outbox_damaged));
+  }
+  if (snap.writer.samples_refused_future > 0) {
+    h.warnings.push_back(fmt::format(
+        "{} readings were not stored: dated more than storage.max_clock_skew ahead of the "
+        "agent's clock (a source's clock is wrong); the last: {}",
+        snap.writer.samples_refused_future, snap.writer.last_refused));
   }
   if (snap.state_files_damaged > 0) {
     h.warnings.push_back(

@@ -19,10 +19,12 @@ namespace edge::agent {
 std::string PrometheusText(const PipelineSnapshot& snap, std::string_view agent_version);
 
 struct Health {
-  // Failing (HTTP 503) when the agent cannot do its job: storage paused (disk full or failing),
-  // a stage stuck, the upstream broker unreachable (alarms cannot leave).
+  // Failing (HTTP 503) when the agent cannot do its job: the data directory deleted or replaced,
+  // storage paused (disk full or failing), a stage stuck, the upstream broker unreachable
+  // (alarms cannot leave).
   std::vector<std::string> problems;
-  // Reported, still 200: a PLC or sensor broker not connected, a deployment not scoring.
+  // Reported, still 200: a PLC or sensor broker not connected, a deployment not scoring,
+  // readings refused for an implausible time.
   std::vector<std::string> warnings;
   bool ok() const { return problems.empty(); }
 };

@@ -1,8 +1,12 @@
 #include "agent/pipeline.h"
 
+#include <atomic>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string_view>
 
+#include "agent/data_dir.h"
 #include "agent/messages.h"
 #include "agent/outbox_publisher.h"
 #include "agent/scoring_stage.h"
@@ -16,6 +20,7 @@
 #include "drivers/modbus_source.h"
 #include "drivers/mqtt_publisher.h"
 #include "drivers/mqtt_source.h"
+#include "storage/sample_db.h"
 #include "storage/storage.h"
 #include "uplink/telemetry_uplink.h"
 
@@ -74,6 +79,8 @@ class Pipeline::Impl : public ModelSync::Host {
   bool stopped_ = false;
 
   std::unique_ptr<storage::Storage> storage_;
+  std::optional<DataDirWatch> dir_watch_;  // the data directory and its databases, as opened
+  mutable std::atomic<bool> dir_problem_logged_{false};
   std::unique_ptr<ScoringStage> stage_;
   std::unique_ptr<storage::SampleWriter> writer_;
   std::unique_ptr<drivers::ModbusSource> modbus_;
@@ -108,6 +115,10 @@ Status Pipeline::Impl::Init() {
   InternTags();
   EDGE_ASSIGN_OR_RETURN(storage_,
                         storage::Storage::Open(config_.gateway.data_dir, config_.storage));
+  const std::filesystem::path dir(config_.gateway.data_dir);
+  dir_watch_ = DataDirWatch::Take(
+      dir.string(),
+      {(dir / storage::kSamplesFile).string(), (dir / storage::kOutboxFile).string()});
   ScoringStageOptions scoring;
   scoring.clock = &clock_;
   scoring.on_alarm_queued = [this] {
@@ -252,6 +263,12 @@ PipelineSnapshot Pipeline::Impl::Snapshot() const {
     snap.outbox_damaged = storage_->outbox().damaged_rows();
   }
   snap.state_files_damaged = DamagedStateFiles();
+  if (dir_watch_) {
+    snap.data_dir_problem = dir_watch_->Check();
+    if (!snap.data_dir_problem.empty() && !dir_problem_logged_.exchange(true)) {
+      log_->error("data directory: {}", snap.data_dir_problem);
+    }
+  }
   if (publisher_ != nullptr) snap.published = publisher_->published();
   if (modbus_ != nullptr) snap.modbus = modbus_->stats();
   if (mqtt_ != nullptr) snap.mqtt = mqtt_->stats();

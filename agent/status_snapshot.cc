@@ -75,6 +75,12 @@ std::string LogStatus(const PipelineSnapshot& snap, spdlog::logger& log) {
       snap.outbox_pending, snap.published,
       !snap.upstream_configured ? "not configured"
                                 : (snap.upstream_connected ? "connected" : "not connected"));
+  if (!snap.data_dir_problem.empty()) log.error("data directory: {}", snap.data_dir_problem);
+  if (snap.writer.samples_refused_future > 0) {
+    log.warn("storage: {} readings refused as dated more than storage.max_clock_skew ahead; the "
+             "last: {}",
+             snap.writer.samples_refused_future, snap.writer.last_refused);
+  }
   for (const DeploymentSnapshot& d : snap.deployments) {
     log.info(
         "deployment {}: {} {}, data {}{}, alarm {}, last score {:.4g}, {} windows scored "

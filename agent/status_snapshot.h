@@ -62,6 +62,7 @@ struct PipelineSnapshot {
   uint64_t published = 0;            // outbox messages confirmed by the broker
   uint64_t outbox_damaged = 0;       // outbox rows skipped as unpublishable (storage/outbox.h)
   uint64_t state_files_damaged = 0;  // since the process started (core/state_file.h)
+  std::string data_dir_problem;      // the data directory deleted or replaced (agent/data_dir.h)
   bool upstream_configured = false;
   bool upstream_connected = false;
   std::vector<DeploymentSnapshot> deployments;

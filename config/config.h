@@ -183,6 +183,9 @@ struct MqttSource {
 struct StorageConfig {
   Duration retention{std::chrono::hours(24 * 7)};
   uint64_t max_size_bytes = 2ull << 30;
+  // How far ahead of the agent's own clock a reading may be dated; later ones are refused
+  // (storage/timestamp_bounds.h).
+  Duration max_clock_skew{std::chrono::minutes(5)};
 
   bool operator==(const StorageConfig&) const = default;
 };

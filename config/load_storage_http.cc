@@ -8,7 +8,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::string_view kStorageKeys[] = {"retention", "max_size"};
+constexpr std::string_view kStorageKeys[] = {"retention", "max_size", "max_clock_skew"};
 constexpr std::string_view kHttpKeys[] = {"listen"};
 
 }  // namespace
@@ -22,6 +22,9 @@ void ReadStorage(LoaderContext* ctx, const Field& f, StorageConfig* out) {
   }
   if (auto s = m->Get("max_size")) {
     if (auto v = reader.SizeAtLeast(*s, 1ull << 20)) out->max_size_bytes = *v;
+  }
+  if (auto k = m->Get("max_clock_skew")) {
+    if (auto v = reader.DurationIn(*k, 1s, 3650 * 24h)) out->max_clock_skew = *v;
   }
 }
 

@@ -4,9 +4,13 @@
 #include <filesystem>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "core/logging.h"
+#include "core/time_format.h"
 #include "storage/chunk_codec.h"
 #include "storage/sample_db.h"
+#include "storage/timestamp_bounds.h"
 
 namespace edge::storage {
 namespace {
@@ -71,16 +75,18 @@ StatusOr<std::unique_ptr<SampleWriter>> SampleWriter::Create(
   EDGE_ASSIGN_OR_RETURN(
       writer->update_,
       writer->db_.Prepare("UPDATE chunk SET end_us = ?2, n = ?3, data = ?4 WHERE id = ?1"));
-  // Among the oldest ?2 rows, a chunk goes if it and every older chunk of its tag there are
-  // aged (the running max of end_us per tag is below the cutoff): a tag loses its oldest
-  // ordinals first, which is what tag.removed_ord promises. Rows older than these ?2 are gone
-  // already, and a tag's rowids grow with its ordinals.
+  // Age retention, one tag at a time (storage/sample_retention.cc): the tag's chunks in ordinal
+  // order up to, not including, its first chunk whose newest reading is plausible and young
+  // (?2 <= end_us <= ?3), at most ?4 of them. Both subqueries walk chunk_by_tag_ord.
   EDGE_ASSIGN_OR_RETURN(
       writer->delete_aged_,
-      writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM (SELECT id, max(end_us) "
-                          "OVER (PARTITION BY tag_id ORDER BY id) AS newest FROM (SELECT id, "
-                          "tag_id, end_us FROM chunk ORDER BY id LIMIT ?2)) WHERE newest < ?1) "
-                          "RETURNING tag_id, ord, n, end_us"));
+      writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM chunk WHERE tag_id = ?1 "
+                          "AND ord < coalesce((SELECT ord FROM chunk WHERE tag_id = ?1 AND end_us "
+                          ">= ?2 AND end_us <= ?3 ORDER BY ord LIMIT 1), 9223372036854775807) "
+                          "ORDER BY ord LIMIT ?4) RETURNING tag_id, ord, n, end_us"));
+  EDGE_ASSIGN_OR_RETURN(
+      writer->tags_after_,
+      writer->db_.Prepare("SELECT id FROM tag WHERE id > ?1 ORDER BY id LIMIT ?2"));
   EDGE_ASSIGN_OR_RETURN(
       writer->delete_oldest_,
       writer->db_.Prepare("DELETE FROM chunk WHERE id IN (SELECT id FROM chunk "
@@ -255,8 +261,35 @@ void SampleWriter::MapNewTags() {
   open_.resize(db_tags_.size());
 }
 
+void SampleWriter::RefuseImplausible() {
+  const TimestampBounds bounds = BoundsAt(ToMicros(clock_.Now()), config_);
+  uint64_t future = 0;
+  Sample ex;
+  auto refused = [&](const Sample& s) {
+    if (!bounds.InFuture(ToMicros(s.ts))) return false;
+    ++future;
+    ex = s;
+    return true;
+  };
+  const auto kept = std::remove_if(pending_.begin(), pending_.end(), refused);
+  if (future == 0) return;
+  pending_.erase(kept, pending_.end());
+  const std::string name(ex.tag < tags_.size() ? tags_.Name(ex.tag) : std::string_view("?"));
+  const std::string what =
+      fmt::format("tag {:?} at {}", name.substr(0, 200), FormatRfc3339Millis(ex.ts));
+  rate_log_.Warn("implausible-time",
+                 "refused {} readings dated more than storage.max_clock_skew ({} s) ahead of "
+                 "the agent's clock; the last: {}",
+                 future, config_.max_clock_skew.count() / 1000, what);
+  MutexLock lock(&stats_mu_);
+  stats_.samples_refused_future += future;
+  stats_.last_refused = what;
+}
+
 Status SampleWriter::Commit() {
   const auto started = std::chrono::steady_clock::now();
+  RefuseImplausible();
+  if (pending_.empty()) return Status::Ok();
   for (const Sample& s : pending_) {
     if (s.tag >= db_tags_.size()) {
       MapNewTags();
@@ -407,108 +440,6 @@ Status SampleWriter::InsertChunk(size_t tag, const Sample* first, size_t count, 
   }
   *taken = k;
   return Status::Ok();
-}
-
-SampleWriter::Deleted SampleWriter::DeleteChunks(Statement& stmt) {
-  Deleted deleted;
-  removed_.clear();
-  Status s = db_.Exec("BEGIN IMMEDIATE");
-  while (s.ok()) {
-    StatusOr<bool> row = stmt.Step();
-    if (!row.ok()) s = row.status();
-    if (!s.ok() || !*row) break;
-    const int64_t n = stmt.ColumnInt(2);
-    ++deleted.chunks;
-    deleted.samples += static_cast<uint64_t>(n);
-    removed_.push_back(RemovedMark{stmt.ColumnInt(0), stmt.ColumnInt(1) + n, stmt.ColumnInt(3)});
-  }
-  stmt.Reset();
-  if (s.ok()) s = RecordRemoved();
-  if (s.ok()) s = db_.Exec("COMMIT");
-  if (!s.ok()) {
-    if (sqlite3_get_autocommit(db_.handle()) == 0) (void)db_.Exec("ROLLBACK");
-    rate_log_.Warn("retention", "retention step failed: {}", s.message());
-    return Deleted{-1, 0};
-  }
-  return deleted;
-}
-
-Status SampleWriter::RecordRemoved() {
-  // One UPDATE per tag, with the largest marks of its deleted chunks.
-  std::sort(removed_.begin(), removed_.end(),
-            [](const RemovedMark& a, const RemovedMark& b) { return a.tag_id < b.tag_id; });
-  for (size_t i = 0; i < removed_.size();) {
-    RemovedMark mark = removed_[i];
-    for (++i; i < removed_.size() && removed_[i].tag_id == mark.tag_id; ++i) {
-      mark.end_ord = std::max(mark.end_ord, removed_[i].end_ord);
-      mark.end_us = std::max(mark.end_us, removed_[i].end_us);
-    }
-    mark_removed_.BindInt(1, mark.tag_id);
-    mark_removed_.BindInt(2, mark.end_ord);
-    mark_removed_.BindInt(3, mark.end_us);
-    Status s = mark_removed_.Run();
-    mark_removed_.Reset();
-    if (!s.ok()) return s;
-  }
-  return Status::Ok();
-}
-
-void SampleWriter::RunSizeRetention() {
-  StatusOr<int64_t> live = LiveBytes(db_);
-  if (!live.ok()) return;
-  {
-    MutexLock lock(&stats_mu_);
-    stats_.live_bytes = *live;
-  }
-  // Deleting must keep up with ingest however fast it is: a pass may take the budget plus twice
-  // what the last commit took (deleting a chunk costs about what writing it did).
-  std::chrono::steady_clock::duration budget = options_.retention_budget;
-  {
-    MutexLock lock(&stats_mu_);
-    budget += 2 * stats_.last_commit_duration;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  const int64_t high = high_bytes_;
-  const int64_t low = high_bytes_ / 10 * 9;
-  if (*live > high) {
-    while (*live > low && std::chrono::steady_clock::now() < deadline) {
-      delete_oldest_.BindInt(1, retention_step_);
-      const Deleted deleted = DeleteChunks(delete_oldest_);
-      if (deleted.chunks <= 0) break;
-      {
-        MutexLock lock(&stats_mu_);
-        stats_.chunks_deleted_size += static_cast<uint64_t>(deleted.chunks);
-        stats_.samples_deleted_size += deleted.samples;
-      }
-      live = LiveBytes(db_);
-      if (!live.ok()) return;
-    }
-    MutexLock lock(&stats_mu_);
-    stats_.live_bytes = *live;
-  }
-  // The file itself over budget (the cap was lowered, or a burst before the cap applied):
-  // hand free pages back to the file system, a bounded number per pass.
-  StatusOr<int64_t> pages = db_.QueryInt("PRAGMA page_count");
-  StatusOr<int64_t> free_pages = db_.QueryInt("PRAGMA freelist_count");
-  if (pages.ok() && free_pages.ok() && *free_pages > 0 && *pages * page_size_ > high_bytes_) {
-    (void)db_.Exec("PRAGMA incremental_vacuum(2048)");
-  }
-}
-
-void SampleWriter::RunAgeRetention() {
-  const int64_t cutoff =
-      ToMicros(clock_.Now()) -
-      std::chrono::duration_cast<std::chrono::microseconds>(config_.retention).count();
-  const auto deadline = std::chrono::steady_clock::now() + options_.retention_budget;
-  while (std::chrono::steady_clock::now() < deadline) {
-    delete_aged_.BindInt(1, cutoff);
-    delete_aged_.BindInt(2, retention_step_);
-    const Deleted deleted = DeleteChunks(delete_aged_);
-    if (deleted.chunks <= 0) break;
-    MutexLock lock(&stats_mu_);
-    stats_.chunks_deleted_age += static_cast<uint64_t>(deleted.chunks);
-    stats_.samples_deleted_age += deleted.samples;
-  }
 }
 
 }  // namespace edge::storage

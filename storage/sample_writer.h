@@ -26,6 +26,11 @@
 //    succeeds again it logs how long ingest was paused and how much was dropped. Retention keeps
 //    running, so pages it frees are reused. Rate-limited logs report the state.
 //
+// Implausible times (storage/timestamp_bounds.h): before each commit the writer drops the
+// pending samples dated later than now + storage.max_clock_skew, counts them
+// (samples_refused_future, the last one in last_refused) and logs them rate-limited. They get
+// no ordinal.
+//
 // Ordinals (storage/sample_db.h): the writer keeps each tag's next ordinal in memory (loaded when
 // the tag is mapped as max(max(ord + n), tag.removed_ord); a tag new to the file starts at 0),
 // writes it as chunk.ord of every chunk it inserts, leaves ord alone when it grows an open chunk
@@ -34,11 +39,12 @@
 //
 // Retention, oldest first, in small steps (each its own short transaction, which also raises
 // tag.removed_ord and tag.removed_end_us of every tag it deleted chunks of):
-//  - age: every `retention_interval`, delete chunks among the oldest `retention_step` rows whose
-//    newest sample is older than now - storage.retention and no older chunk of whose tag in
-//    those rows is still too young to go (so each tag loses its oldest ordinals first, even when
-//    a source sent times out of order), repeating while a step deletes rows and the pass has
-//    used less than `retention_budget`;
+//  - age: every `retention_interval`, walk the tags (storage/sample_retention.cc) and delete
+//    each tag's chunks, in ordinal order, up to its first chunk whose newest sample is neither
+//    older than now - storage.retention nor later than now + storage.max_clock_skew (so each tag
+//    loses its oldest ordinals first, even when a source sent times out of order, and a chunk
+//    dated in the future blocks nothing), at most `retention_step` chunks per transaction, while
+//    the pass has used less than `retention_budget` (the next pass goes on where it stopped);
 //  - size: the cap covers samples.db plus its WAL. The WAL is checkpointed at W = max_size/16
 //    (at most 16 MiB) and truncated back to W + C by journal_size_limit, where C bounds one
 //    commit (20 bytes per sample of max_batch, which is lowered for small caps). After every
@@ -56,6 +62,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -106,6 +113,9 @@ struct WriterStats {
   uint64_t samples_deleted_age = 0;
   uint64_t chunks_deleted_size = 0;
   uint64_t samples_deleted_size = 0;
+  uint64_t samples_deleted_future = 0;  // of samples_deleted_age: in chunks dated in the future
+  uint64_t samples_refused_future = 0;  // dated beyond now + storage.max_clock_skew
+  std::string last_refused;             // the last refused reading: tag "name" at time
   bool paused = false;     // ingest paused by a failing commit right now
   int64_t live_bytes = 0;  // of samples.db after the last size check
   std::chrono::microseconds last_commit_duration{0};
@@ -162,13 +172,21 @@ class SampleWriter {
   StatusOr<int64_t> LoadNextOrdinal(int64_t db_tag);
   void RunSizeRetention();
   void RunAgeRetention();
-  // Runs a bound DELETE ... RETURNING tag_id, ord, n, end_us and raises the retention marks of
-  // the tags it deleted from, in one transaction: chunks deleted (-1 on error), samples in them.
+  // Drops the pending samples whose time is implausible (storage/timestamp_bounds.h).
+  void RefuseImplausible();
+  // What a retention transaction deleted: chunks (-1 on error), samples in them, of which in
+  // chunks dated beyond the future bound.
   struct Deleted {
     int64_t chunks = 0;
     uint64_t samples = 0;
+    uint64_t future_samples = 0;
   };
-  Deleted DeleteChunks(Statement& stmt);
+  // Steps a bound DELETE ... RETURNING tag_id, ord, n, end_us to its end, adding to *deleted
+  // and removed_.
+  Status StepDelete(Statement& stmt, Deleted* deleted);
+  // Runs `body` (StepDelete calls) and raises the retention marks of the tags it deleted from,
+  // in one transaction.
+  Deleted DeleteInTransaction(const std::function<Status(Deleted*)>& body);
   // What one retention step deleted of one tag (several rows per tag, merged before the UPDATE).
   struct RemovedMark {
     int64_t tag_id = 0;
@@ -196,6 +214,9 @@ class SampleWriter {
   Statement insert_;
   Statement update_;
   Statement delete_aged_;
+  Statement tags_after_;
+  int64_t age_tag_cursor_ = 0;  // the age pass goes on after this tag.id
+  int64_t future_us_ = std::numeric_limits<int64_t>::max();  // of the running age pass
   Statement delete_oldest_;
   Statement tag_extent_;
   Statement mark_removed_;

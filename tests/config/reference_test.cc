@@ -124,7 +124,8 @@ TEST(Reference, DocumentedDefaultsAreTheLoadersDefaults) {
        "gateway: {id: gw1}\nmqtt_sources:\n  - name: s\n    broker: tcp://127.0.0.1:1883\n"
        "    topic: a/b\n    tags: [{name: t}]\n    @@\n",
        {"qos"}},
-      {"## `storage`", "gateway: {id: gw1}\nstorage:\n  @@\n", {"retention", "max_size"}},
+      {"## `storage`", "gateway: {id: gw1}\nstorage:\n  @@\n",
+       {"retention", "max_size", "max_clock_skew"}},
       {"### `repository`",
        "gateway: {id: gw1}\nmodels:\n  repository:\n    url: https://repo.example/\n"
        "    trusted_keys: [" +
@@ -159,7 +160,7 @@ TEST(Reference, DocumentedDefaultsAreTheLoadersDefaults) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 31);
+  EXPECT_EQ(checked, 32);
 }
 
 }  // namespace

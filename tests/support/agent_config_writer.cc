@@ -85,7 +85,10 @@ std::string AgentYaml::Text() const {
   if (upstream) text += UpstreamText(*upstream);
   if (!modbus.empty()) text += ModbusText(modbus);
   if (!mqtt_sources.empty()) text += MqttSourcesText(mqtt_sources);
-  if (!retention.empty()) text += "storage:\n" + Line(2, "retention", retention);
+  if (!retention.empty() || !max_clock_skew.empty()) {
+    text += "storage:\n" + Line(2, "retention", retention) +
+            Line(2, "max_clock_skew", max_clock_skew);
+  }
   if (repository || !deployments.empty()) text += ModelsText(repository, deployments);
   if (!http_listen.empty()) text += "http:\n" + Line(2, "listen", http_listen);
   if (!uplink.empty()) text += "uplink:\n" + uplink;

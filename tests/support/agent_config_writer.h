@@ -74,6 +74,7 @@ struct AgentYaml {
   std::vector<ModbusDevice> modbus{};
   std::vector<MqttSource> mqtt_sources{};
   std::string retention{};  // storage.retention, e.g. "1h"
+  std::string max_clock_skew{};  // storage.max_clock_skew, e.g. "2h"
   std::optional<Repository> repository{};
   std::vector<Deployment> deployments{};
   std::string http_listen{};

@@ -8,7 +8,8 @@ namespace edge::testing {
 
 TmpfsMount::TmpfsMount(const std::filesystem::path& dir, size_t size) : dir_(dir) {
   std::filesystem::create_directories(dir);
-  const std::string opts = "size=" + std::to_string(size);
+  // A fresh tmpfs is mode 1777, which the agent refuses as a data directory (agent/data_dir.h).
+  const std::string opts = "size=" + std::to_string(size) + ",mode=0750";
   mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
 }
 

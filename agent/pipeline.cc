@@ -140,6 +140,8 @@ Status Pipeline::Impl::CreateSources() {
   if (config_.mqtt_sources.empty()) return Status::Ok();
   drivers::MqttSource::Options options;
   options.clock = &clock_;
+  // Received messages stay journaled until committed: a crash costs duplicates, not readings.
+  options.journal_dir = config_.gateway.data_dir + "/mqtt-journal";
   EDGE_ASSIGN_OR_RETURN(mqtt_,
                         drivers::MqttSource::Create(config_.mqtt_sources, tags_, ingest_, options));
   return Status::Ok();
@@ -202,6 +204,9 @@ void Pipeline::Impl::Stop() {
   if (stage_ != nullptr) stage_->Join();
   to_storage_.Close();
   if (writer_ != nullptr) writer_->Stop();
+  // Everything the MQTT sources received is committed now, unless the last commit failed: then
+  // the journals keep it for the next start.
+  if (mqtt_ != nullptr && writer_ != nullptr && !writer_->stats().paused) mqtt_->DiscardJournals();
   if (uplink_ != nullptr) uplink_->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
   if (upstream_ != nullptr) upstream_->Stop();

@@ -6,6 +6,7 @@
 // atomic counters read by stats(). Stop() stops every connection, after which no callback runs.
 #include "drivers/mqtt_source.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/logging.h"
@@ -42,9 +43,19 @@ class MqttSource::Subscription {
   const std::string& name() const { return name_; }
   const MqttTopicFilter& filter() const { return filter_; }
 
+  void set_journal(std::unique_ptr<MqttJournal> j) { journal_ = std::move(j); }
+  MqttJournal* journal() { return journal_.get(); }
+
+  // On paho's callback thread: journaled before anything can be lost, then ingested.
   void OnMessage(std::string_view topic, std::string_view payload) {
-    messages_.fetch_add(1, std::memory_order_relaxed);
     const Timestamp arrival = clock_.Now();
+    if (journal_ != nullptr) journal_->Append(arrival, topic, payload);
+    Ingest(topic, payload, arrival);
+  }
+
+  // Decodes one message and pushes its samples; `arrival` stands for a missing timestamp_field.
+  void Ingest(std::string_view topic, std::string_view payload, Timestamp arrival) {
+    messages_.fetch_add(1, std::memory_order_relaxed);
     if (!filter_.Matches(topic)) {
       unmatched_.fetch_add(1, std::memory_order_relaxed);
       limited_.Warn("topic", "mqtt source {}: dropped a message on '{}': outside '{}'", name_,
@@ -91,6 +102,7 @@ class MqttSource::Subscription {
     for (int k = 0; k < kPayloadErrorKinds; ++k) s.by_kind[k] = by_kind_[k].load();
     s.unmatched_topic = unmatched_.load();
     s.tag_limit = tag_limit_.load();
+    if (journal_ != nullptr) s.journal = journal_->stats();
     return s;
   }
 
@@ -150,6 +162,8 @@ class MqttSource::Subscription {
   std::atomic<uint64_t> unmatched_{0};
   std::atomic<uint64_t> tag_limit_{0};
 
+  std::unique_ptr<MqttJournal> journal_;  // null: none
+
   // Last, so it is destroyed first: no paho callback can run into the members above.
   std::unique_ptr<MqttConnection> connection_;
 };
@@ -196,6 +210,15 @@ StatusOr<std::unique_ptr<MqttSource>> MqttSource::Create(
     co.clean_session = options.clean_session.value_or(cfg.qos == 0);
     co.backoff_initial = options.backoff_initial;
     co.backoff_max = options.backoff_max;
+    co.mqtt_v5 = true;
+    co.max_packet_bytes = static_cast<uint32_t>(
+        std::min<size_t>(options.max_payload_bytes + kPacketOverhead, 0x0FFFFFFF));
+    if (!options.journal_dir.empty()) {
+      StatusOr<std::unique_ptr<MqttJournal>> journal =
+          MqttJournal::Open(options.journal_dir, cfg.name, options.journal);
+      if (!journal.ok()) return Status::IoError(where + ": " + journal.status().message());
+      sub->set_journal(std::move(*journal));
+    }
     StatusOr<std::unique_ptr<MqttConnection>> connection = MqttConnection::Create(cfg.broker, co);
     if (!connection.ok()) return connection.status();
     (*connection)->AddSubscription(cfg.topic, cfg.qos);
@@ -214,6 +237,19 @@ Status MqttSource::Start() {
   started_ = true;
   const auto log = GetLogger("mqtt");
   for (const auto& sub : subs_) {
+    MqttJournal* journal = sub->journal();
+    if (journal == nullptr) continue;
+    Subscription* raw = sub.get();
+    EDGE_RETURN_IF_ERROR(
+        journal->Replay([raw](Timestamp arrival, std::string_view topic,
+                              std::string_view payload) { raw->Ingest(topic, payload, arrival); }));
+    if (const uint64_t n = journal->stats().replayed; n > 0) {
+      log->info("mqtt source {}: replayed {} messages journaled before the last stop (the last "
+                "seconds before a crash: some may be stored already)",
+                sub->name(), n);
+    }
+  }
+  for (const auto& sub : subs_) {
     log->info("mqtt source {}: subscribing to '{}' on {}", sub->name(), sub->filter().filter(),
               sub->connection().uri());
     EDGE_RETURN_IF_ERROR(sub->connection().Start());
@@ -226,6 +262,12 @@ void MqttSource::Stop() {
   for (auto it = subs_.rbegin(); it != subs_.rend(); ++it) {
     (*it)->connection().Stop();
     (*it)->FlushLog();
+  }
+}
+
+void MqttSource::DiscardJournals() {
+  for (const auto& sub : subs_) {
+    if (sub->journal() != nullptr) sub->journal()->Clear();
   }
 }
 

@@ -25,7 +25,18 @@
 // need more are dropped and counted (tag_limit), so a publisher inventing topics cannot grow
 // memory without bound.
 //
-// Thread-safety: Start and Stop from one controlling thread; stats() from any thread.
+// Oversized payloads (issue #23 item 4): each connection tries MQTT v5 first and tells the broker
+// the largest packet it takes (max_payload_bytes + kPacketOverhead, drivers/mqtt_connection.h),
+// so a v5 broker drops a larger message before it is sent; the decoder's own cap (counted
+// too_large) remains for 3.1.1 brokers, which must be capped by their max_packet_size.
+//
+// Crash safety (issue #23 item 14): with Options::journal_dir set, every message is journaled
+// (drivers/mqtt_journal.h) before its samples are pushed, Start() first replays what an earlier
+// run journaled, and DiscardJournals() deletes the journals once the pipeline has committed
+// everything after a clean stop. A crash then costs duplicates of the last seconds, not readings.
+//
+// Thread-safety: Start, Stop and DiscardJournals from one controlling thread; stats() from any
+// thread.
 #pragma once
 
 #include <atomic>
@@ -42,6 +53,7 @@
 #include "core/status.h"
 #include "core/tag_registry.h"
 #include "drivers/mqtt_connection.h"
+#include "drivers/mqtt_journal.h"
 #include "drivers/mqtt_payload.h"
 
 namespace edge::drivers {
@@ -57,6 +69,7 @@ struct MqttSourceStats {
   uint64_t by_kind[kPayloadErrorKinds] = {};  // indexed by PayloadError
   uint64_t unmatched_topic = 0;               // topic outside the filter (or a name it cannot form)
   uint64_t tag_limit = 0;                     // messages dropped: max_dynamic_tags reached
+  MqttJournalStats journal;                   // all zero without a journal
 };
 
 class MqttSource {
@@ -70,7 +83,14 @@ class MqttSource {
     // Set: overrides the session choice above (clean for QoS 0, persistent for QoS 1/2), e.g.
     // a persistent QoS 0 session for a broker with queue_qos0_messages.
     std::optional<bool> clean_session;
+    // Set: journal every message under this directory (drivers/mqtt_journal.h).
+    std::string journal_dir;
+    MqttJournal::Options journal;
   };
+
+  // Room for the fixed header, topic and packet id (and v5 properties) around a payload of
+  // max_payload_bytes in the Maximum Packet Size the broker is told.
+  static constexpr uint32_t kPacketOverhead = 8 * 1024;
 
   // Validates every source (errors name the source and tag), reads password files, creates the
   // clients; connects nothing. `registry` and `queue` must outlive the source.
@@ -87,10 +107,13 @@ class MqttSource {
   MqttSource& operator=(const MqttSource&) = delete;
   ~MqttSource();  // Stop()
 
-  // Logs each subscription and starts every connection (connecting happens in the background).
+  // Replays each source's journal, if any, into the queue, then logs each subscription and
+  // starts every connection (connecting happens in the background).
   [[nodiscard]] Status Start();
   // Disconnects every source and joins their threads. Idempotent.
   void Stop();
+  // REQUIRES: after Stop(), once every sample pushed has been committed to storage.
+  void DiscardJournals();
 
   // One entry per source, in configuration order.
   std::vector<MqttSourceStats> stats() const;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -50,6 +51,11 @@ std::optional<uint64_t> GenerationOf(const std::string& file, const std::string&
   return std::stoull(digits);
 }
 
+uint32_t Crc(std::string_view bytes) {
+  return static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
 }  // namespace
 
 MqttJournal::MqttJournal(std::string dir, std::string source, Options options)
@@ -93,12 +99,14 @@ Status MqttJournal::Replay(const Visitor& visit) {
     const std::string path = PathOf(g);
     std::ifstream in(path, std::ios::binary);
     if (!in) return Status::IoError("MQTT journal " + path + ": cannot be read");
-    char len_bytes[4];
-    while (in.read(len_bytes, 4)) {
-      const uint32_t len = static_cast<uint32_t>(GetLe(len_bytes, 4));
+    char head[8];
+    while (in.read(head, 8)) {
+      const uint32_t len = static_cast<uint32_t>(GetLe(head, 4));
       if (len < kFixed || len > kMaxRecord) break;  // torn or zeroed tail
       record.resize(len);
       if (!in.read(record.data(), len)) break;  // torn tail
+      // A torn record that zeros (or the next record) filled up.
+      if (Crc(record) != GetLe(head + 4, 4)) break;
       const int64_t us = static_cast<int64_t>(GetLe(record.data(), 8));
       const size_t topic_len = GetLe(record.data() + 8, 2);
       if (kFixed + topic_len > len) break;
@@ -151,8 +159,14 @@ void MqttJournal::Append(Timestamp arrival, std::string_view topic, std::string_
   }
   header_.clear();
   PutLe(header_, len, 4);
+  PutLe(header_, 0, 4);  // the CRC, below
   PutLe(header_, static_cast<uint64_t>(arrival.time_since_epoch().count()), 8);
   PutLe(header_, topic_len, 2);
+  uLong crc = crc32(0, reinterpret_cast<const Bytef*>(header_.data() + 8), kFixed);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(topic.data()), static_cast<uInt>(topic_len));
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()),
+              static_cast<uInt>(payload.size()));
+  for (int i = 0; i < 4; ++i) header_[4 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   iovec parts[3] = {{header_.data(), header_.size()},
                     {const_cast<char*>(topic.data()), topic_len},
                     {const_cast<char*>(payload.data()), payload.size()}};

@@ -21,8 +21,9 @@
 // The next start replays all generations, oldest first, and deletes them at its first
 // rotation. After a clean stop, once the writer has committed everything, Clear() deletes them.
 //
-// Record: u32 length of the rest (little endian) | i64 arrival time, µs since the epoch |
-// u16 topic length | topic | payload. A short or zero length ends the file (a torn tail).
+// Record, little endian: u32 length L of what follows the CRC | u32 CRC-32 (zlib) of those L
+// bytes | i64 arrival time, µs since the epoch | u16 topic length | topic | payload. A short,
+// zero or oversized length, a short read or a CRC mismatch ends the file (a torn tail).
 //
 // Thread-safety: Replay before the connection starts; Append from the source's one paho
 // callback thread; Clear after the connection stopped; stats() from any thread.

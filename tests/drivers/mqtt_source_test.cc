@@ -5,7 +5,13 @@
 // assertions are loose: they check behaviour, not latency.
 #include "drivers/mqtt_source.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include "core/time_format.h"
 #include "tests/drivers/mqtt_test_util.h"
@@ -352,6 +358,107 @@ TEST_F(MqttSourceTls, MissingClientCertificateIsRefused) {
   ASSERT_TRUE(Eventually([&] { return rig.source->stats()[0].connection.connect_failures >= 2; },
                          seconds(15)));
   EXPECT_EQ(rig.source->stats()[0].connection.connects, 0u);
+}
+
+// Peak resident memory of this process (VmHWM), KiB: a payload read whole shows here even if
+// it is freed (and unmapped) at once.
+int64_t PeakRssKiB() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+// MQTT's variable-length "remaining length" (§2.2.3).
+void PutRemainingLength(std::string& out, size_t n) {
+  do {
+    uint8_t b = n % 128;
+    n /= 128;
+    if (n > 0) b |= 0x80;
+    out.push_back(static_cast<char>(b));
+  } while (n > 0);
+}
+
+// A hostile publisher on a raw socket: MQTT 3.1.1 CONNECT, then one QoS 1 PUBLISH of `size`
+// bytes of '9', streamed from a 64 KiB buffer (this process never holds the payload), then
+// waits for the PUBACK. "" or what failed.
+std::string RawPublish(int port, const std::string& topic, size_t size) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return "connect failed";
+  }
+  auto send_all = [fd](const char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+      if (w <= 0) return false;
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  };
+  auto recv_exact = [fd](char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t r = ::recv(fd, p, n, 0);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  };
+  const std::string connect("\x10\x13\x00\x04MQTT\x04\x02\x00\x3c\x00\x07hostile", 21);
+  char ack[4];
+  std::string error;
+  if (!send_all(connect.data(), connect.size()) || !recv_exact(ack, 4) || ack[3] != 0) {
+    error = "CONNECT refused";
+  } else {
+    std::string head = "\x32";  // PUBLISH, QoS 1
+    PutRemainingLength(head, 2 + topic.size() + 2 + size);
+    head += static_cast<char>(topic.size() >> 8);
+    head += static_cast<char>(topic.size() & 0xff);
+    head += topic;
+    head += std::string("\x00\x01", 2);  // packet id 1
+    const std::string chunk(64 * 1024, '9');
+    bool sent = send_all(head.data(), head.size());
+    for (size_t left = size; sent && left > 0; left -= std::min(left, chunk.size())) {
+      sent = send_all(chunk.data(), std::min(left, chunk.size()));
+    }
+    if (!sent || !recv_exact(ack, 4) || ack[0] != 0x40) error = "no PUBACK for the large message";
+  }
+  ::close(fd);
+  return error;
+}
+
+// Issue #23 item 4: a 40 MiB payload never reaches the agent's memory. The source connects with
+// MQTT v5 and Maximum Packet Size (max_payload_bytes + 8 KiB), so mosquitto drops the message
+// for this subscriber instead of sending it; paho would otherwise read it whole (and the
+// decoder refuse it only then). The message after it still arrives.
+TEST(MqttSource, OversizedPayloadIsRefusedBeforeItIsInMemory) {
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.ok()) << broker.error();
+  Rig rig({Source("big", broker.uri(), "big/v", 1, {{"big.v", ""}})});
+  ASSERT_TRUE(rig.StartAndConnect());
+  EXPECT_EQ(rig.source->stats()[0].connection.protocol_version, 5);
+
+  const int64_t peak_before = PeakRssKiB();
+  ASSERT_EQ(RawPublish(broker.port(), "big/v", size_t{40} << 20), "");
+  ASSERT_EQ(MosquittoPub(broker.port(), "big/v", "2.5", {"-q", "1"}), 0);
+  ASSERT_TRUE(rig.collector.WaitFor("big.v", 1, seconds(10)));
+  const int64_t grown_kib = PeakRssKiB() - peak_before;
+
+  const MqttSourceStats st = rig.source->stats()[0];
+  EXPECT_EQ(st.messages, 1u) << "the 40 MiB message reached the agent";
+  EXPECT_EQ(st.by_kind[static_cast<int>(PayloadError::kTooLarge)], 0u);
+  EXPECT_DOUBLE_EQ(rig.collector.Of("big.v")[0].value, 2.5);
+  EXPECT_LT(grown_kib, 8 * 1024) << "peak RSS grew by " << grown_kib << " KiB";
+  std::printf("FIGURE 40 MiB publish: peak RSS of the subscriber grew by %lld KiB\n",
+              static_cast<long long>(grown_kib));
 }
 
 }  // namespace

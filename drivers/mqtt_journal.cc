@@ -98,6 +98,7 @@ Status MqttJournal::Replay(const Visitor& visit) {
   for (const uint64_t g : generations_) {
     const std::string path = PathOf(g);
     std::ifstream in(path, std::ios::binary);
+    if (!in && !fs::exists(path)) continue;  // deleted since Open: nothing left to replay
     if (!in) return Status::IoError("MQTT journal " + path + ": cannot be read");
     char head[8];
     while (in.read(head, 8)) {
@@ -190,12 +191,10 @@ void MqttJournal::Clear() {
 }
 
 MqttJournalStats MqttJournal::stats() const {
-  MqttJournalStats s;
-  s.appended = appended_.load();
-  s.append_failures = append_failures_.load();
-  s.replayed = replayed_.load();
-  s.early_rotations = early_rotations_.load();
-  return s;
+  return {.appended = appended_.load(),
+          .append_failures = append_failures_.load(),
+          .replayed = replayed_.load(),
+          .early_rotations = early_rotations_.load()};
 }
 
 }  // namespace edge::drivers

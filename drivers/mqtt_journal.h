@@ -53,7 +53,7 @@ struct MqttJournalStats {
 class MqttJournal {
  public:
   struct Options {
-    std::chrono::milliseconds keep{std::chrono::seconds(5)};
+    std::chrono::milliseconds keep{std::chrono::seconds(2)};  // 10 commit intervals
     uint64_t max_file_bytes = 64ull << 20;
   };
 

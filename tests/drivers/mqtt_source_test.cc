@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -459,6 +460,121 @@ TEST(MqttSource, OversizedPayloadIsRefusedBeforeItIsInMemory) {
   EXPECT_LT(grown_kib, 8 * 1024) << "peak RSS grew by " << grown_kib << " KiB";
   std::printf("FIGURE 40 MiB publish: peak RSS of the subscriber grew by %lld KiB\n",
               static_cast<long long>(grown_kib));
+}
+
+// A broker that speaks only MQTT 3.1.1, on a raw socket: a v5 CONNECT gets return code 1
+// (§3.2.2.3, "unacceptable protocol version") and the connection closed; a 3.1.1 CONNECT is
+// accepted, its SUBSCRIBE granted, and one QoS 0 PUBLISH of "7.5" on `topic` sent.
+class V311OnlyBroker {
+ public:
+  explicit V311OnlyBroker(std::string topic) : topic_(std::move(topic)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(listen_fd_, 4), 0);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~V311OnlyBroker() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  int port() const { return port_; }
+  int v5_refused() const { return v5_refused_.load(); }
+
+ private:
+  // One packet: the first byte and the body; false when the peer closed or `stop_`.
+  bool ReadPacket(int fd, uint8_t* type, std::string* body) {
+    auto read_byte = [&](uint8_t* b) {
+      while (!stop_) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) == 1) return ::recv(fd, b, 1, 0) == 1;
+      }
+      return false;
+    };
+    if (!read_byte(type)) return false;
+    size_t length = 0;
+    uint8_t b = 0;
+    for (int shift = 0; shift < 28; shift += 7) {
+      if (!read_byte(&b)) return false;
+      length |= static_cast<size_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) break;
+    }
+    body->resize(length);
+    for (size_t i = 0; i < length; ++i) {
+      if (!read_byte(reinterpret_cast<uint8_t*>(&(*body)[i]))) return false;
+    }
+    return true;
+  }
+  void Serve() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) continue;
+      const int fd = ::accept(listen_fd_, nullptr, nullptr);
+      uint8_t type = 0;
+      std::string body;
+      if (ReadPacket(fd, &type, &body) && type == 0x10 && body.size() > 6) {
+        if (body[6] == 5) {
+          ++v5_refused_;
+          ::send(fd, "\x20\x02\x00\x01", 4, MSG_NOSIGNAL);
+        } else {
+          ::send(fd, "\x20\x02\x00\x00", 4, MSG_NOSIGNAL);
+          Session(fd);
+        }
+      }
+      ::close(fd);
+    }
+  }
+  void Session(int fd) {
+    uint8_t type = 0;
+    std::string body;
+    while (ReadPacket(fd, &type, &body)) {
+      if ((type & 0xf0) == 0x80 && body.size() >= 2) {  // SUBSCRIBE: grant QoS 0, then publish
+        const std::string suback = std::string("\x90\x03", 2) + body.substr(0, 2) + '\0';
+        ::send(fd, suback.data(), suback.size(), MSG_NOSIGNAL);
+        std::string publish = "\x30";
+        PutRemainingLength(publish, 2 + topic_.size() + 3);
+        publish += static_cast<char>(topic_.size() >> 8);
+        publish += static_cast<char>(topic_.size() & 0xff);
+        publish += topic_ + "7.5";
+        ::send(fd, publish.data(), publish.size(), MSG_NOSIGNAL);
+      } else if ((type & 0xf0) == 0xc0) {  // PINGREQ
+        ::send(fd, "\xd0\x00", 2, MSG_NOSIGNAL);
+      } else if ((type & 0xf0) == 0xe0) {  // DISCONNECT
+        return;
+      }
+    }
+  }
+
+  const std::string topic_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> v5_refused_{0};
+  std::thread thread_;
+};
+
+// A 3.1.1-only broker refuses the v5 CONNECT: the source falls back to 3.1.1 at once, says so in
+// the log, and works.
+TEST(MqttSource, FallsBackToMqtt311WhenTheBrokerRefusesV5) {
+  LogCapture logs;
+  V311OnlyBroker broker("old/v");
+  Rig rig({Source("old", "tcp://127.0.0.1:" + std::to_string(broker.port()), "old/v", 0,
+                  {{"old.v", ""}})});
+  ASSERT_TRUE(rig.StartAndConnect());
+  ASSERT_TRUE(rig.collector.WaitFor("old.v", 1, seconds(10)));
+  EXPECT_DOUBLE_EQ(rig.collector.Of("old.v")[0].value, 7.5);
+  const MqttSourceStats st = rig.source->stats()[0];
+  EXPECT_EQ(st.connection.protocol_version, 4);
+  EXPECT_EQ(st.connection.connect_failures, 0u);
+  EXPECT_EQ(broker.v5_refused(), 1);
+  EXPECT_TRUE(logs.Contains("refused MQTT v5")) << logs.Text();
+  rig.source->Stop();
 }
 
 }  // namespace

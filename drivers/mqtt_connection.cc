@@ -369,13 +369,14 @@ Status MqttConnection::ConnectOnce(std::string* tls_diagnosis) {
   }
   const auto wait = options_.connect_timeout + std::chrono::seconds(2);
   try {
-    mqtt::token_ptr tok;
+    // True once CONNACK accepted; false on timeout; throws on refusal.
+    auto connect = [&] {
+      return client.connect(impl_->use_v5 ? impl_->connect_options_v5 : impl_->connect_options)
+          ->wait_for(wait);
+    };
+    bool answered = false;
     try {
-      tok = client.connect(impl_->use_v5 ? impl_->connect_options_v5 : impl_->connect_options);
-      if (!tok->wait_for(wait)) {
-        return Status::DeadlineExceeded("no answer to CONNECT within " +
-                                        std::to_string(options_.connect_timeout.count()) + " ms");
-      }
+      answered = connect();
     } catch (const mqtt::exception& e) {
       if (!impl_->use_v5 || !RefusedV5(e)) throw;
       GetLogger("mqtt")->warn(
@@ -383,11 +384,11 @@ Status MqttConnection::ConnectOnce(std::string* tls_diagnosis) {
           "largest packet we accept: set max_packet_size on the broker (docs/DEPLOYING.md)",
           options_.name, uri_, DescribeException(e));
       impl_->use_v5 = false;
-      tok = client.connect(impl_->connect_options);
-      if (!tok->wait_for(wait)) {
-        return Status::DeadlineExceeded("no answer to CONNECT within " +
-                                        std::to_string(options_.connect_timeout.count()) + " ms");
-      }
+      answered = connect();
+    }
+    if (!answered) {
+      return Status::DeadlineExceeded("no answer to CONNECT within " +
+                                      std::to_string(options_.connect_timeout.count()) + " ms");
     }
     protocol_version_.store(impl_->use_v5 ? 5 : 4);
     for (const auto& [filter, qos] : subscriptions_) {

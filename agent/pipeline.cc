@@ -1,6 +1,7 @@
 #include "agent/pipeline.h"
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "agent/messages.h"
@@ -16,6 +17,7 @@
 #include "drivers/modbus_source.h"
 #include "drivers/mqtt_publisher.h"
 #include "drivers/mqtt_source.h"
+#include "storage/sample_reader.h"
 #include "storage/storage.h"
 #include "uplink/telemetry_uplink.h"
 
@@ -78,6 +80,9 @@ class Pipeline::Impl : public ModelSync::Host {
   std::unique_ptr<storage::SampleWriter> writer_;
   std::unique_ptr<drivers::ModbusSource> modbus_;
   std::unique_ptr<drivers::MqttSource> mqtt_;
+  // Open while the MQTT sources replay their journals (Start), to skip what is stored.
+  std::optional<storage::SampleReader> replay_reader_;
+  std::vector<Sample> replay_found_;
   std::unique_ptr<ModelSync> sync_;
   std::unique_ptr<OutboxPublisher> publisher_;
   std::unique_ptr<uplink::TelemetryUplink> uplink_;
@@ -142,6 +147,18 @@ Status Pipeline::Impl::CreateSources() {
   options.clock = &clock_;
   // Received messages stay journaled until committed: a crash costs duplicates, not readings.
   options.journal_dir = config_.gateway.data_dir + "/mqtt-journal";
+  // A replay skips what was committed before the crash: one indexed lookup per replayed sample,
+  // during Start only (replay_reader_ is closed after it).
+  options.stored = [this](TagId tag, Timestamp ts) {
+    if (!replay_reader_) {
+      StatusOr<storage::SampleReader> r = storage::SampleReader::Open(storage_->samples_path());
+      if (!r.ok()) return false;  // cannot tell: store it (a duplicate at worst)
+      replay_reader_.emplace(std::move(*r));
+    }
+    replay_found_.clear();
+    const Status s = replay_reader_->ReadRange(tags_.Name(tag), ts, ts, tag, replay_found_);
+    return s.ok() && !replay_found_.empty();
+  };
   EDGE_ASSIGN_OR_RETURN(mqtt_,
                         drivers::MqttSource::Create(config_.mqtt_sources, tags_, ingest_, options));
   return Status::Ok();
@@ -190,7 +207,11 @@ Status Pipeline::Impl::Start() {
   stage_->Start(ingest_, to_storage_);
   if (sync_ != nullptr) sync_->Start();
   EDGE_RETURN_IF_ERROR(modbus_->Start());
-  if (mqtt_ != nullptr) EDGE_RETURN_IF_ERROR(mqtt_->Start());
+  if (mqtt_ != nullptr) {
+    const Status s = mqtt_->Start();
+    replay_reader_.reset();
+    EDGE_RETURN_IF_ERROR(s);
+  }
   return Status::Ok();
 }
 

@@ -50,11 +50,13 @@ class MqttSource::Subscription {
   void OnMessage(std::string_view topic, std::string_view payload) {
     const Timestamp arrival = clock_.Now();
     if (journal_ != nullptr) journal_->Append(arrival, topic, payload);
-    Ingest(topic, payload, arrival);
+    Ingest(topic, payload, arrival, nullptr);
   }
 
   // Decodes one message and pushes its samples; `arrival` stands for a missing timestamp_field.
-  void Ingest(std::string_view topic, std::string_view payload, Timestamp arrival) {
+  // `stored`, when set (a replay), drops the samples storage already holds.
+  void Ingest(std::string_view topic, std::string_view payload, Timestamp arrival,
+              const std::function<bool(TagId, Timestamp)>* stored) {
     messages_.fetch_add(1, std::memory_order_relaxed);
     if (!filter_.Matches(topic)) {
       unmatched_.fetch_add(1, std::memory_order_relaxed);
@@ -81,8 +83,13 @@ class MqttSource::Subscription {
         if (!dynamic) return;  // counted and logged by Resolve
         id = *dynamic;
       }
+      if (stored != nullptr && *stored && (*stored)(id, ts)) {
+        replay_skipped_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       samples_.push_back(Sample{id, ts, decoded_.values[i], Quality::kGood});
     }
+    if (samples_.empty()) return;
     const size_t pushed = queue_.PushBatch(samples_);
     samples_pushed_.fetch_add(pushed, std::memory_order_relaxed);
     if (pushed < samples_.size()) {
@@ -103,6 +110,7 @@ class MqttSource::Subscription {
     s.unmatched_topic = unmatched_.load();
     s.tag_limit = tag_limit_.load();
     if (journal_ != nullptr) s.journal = journal_->stats();
+    s.replay_skipped = replay_skipped_.load();
     return s;
   }
 
@@ -161,6 +169,7 @@ class MqttSource::Subscription {
   std::atomic<uint64_t> by_kind_[kPayloadErrorKinds] = {};
   std::atomic<uint64_t> unmatched_{0};
   std::atomic<uint64_t> tag_limit_{0};
+  std::atomic<uint64_t> replay_skipped_{0};
 
   std::unique_ptr<MqttJournal> journal_;  // null: none
 
@@ -175,6 +184,7 @@ StatusOr<std::unique_ptr<MqttSource>> MqttSource::Create(
     BoundedQueue<Sample>& queue, Options options) {
   const Clock& clock = options.clock != nullptr ? *options.clock : SystemClockInstance();
   std::unique_ptr<MqttSource> source(new MqttSource());
+  source->stored_ = options.stored;
   for (const config::MqttSource& cfg : sources) {
     const std::string where = "mqtt source " + cfg.name;
     if (cfg.tags.empty()) return Status::InvalidArgument(where + ": no tags");
@@ -240,13 +250,15 @@ Status MqttSource::Start() {
     MqttJournal* journal = sub->journal();
     if (journal == nullptr) continue;
     Subscription* raw = sub.get();
-    EDGE_RETURN_IF_ERROR(
-        journal->Replay([raw](Timestamp arrival, std::string_view topic,
-                              std::string_view payload) { raw->Ingest(topic, payload, arrival); }));
+    const std::function<bool(TagId, Timestamp)>* stored = &stored_;
+    EDGE_RETURN_IF_ERROR(journal->Replay(
+        [raw, stored](Timestamp arrival, std::string_view topic, std::string_view payload) {
+          raw->Ingest(topic, payload, arrival, stored);
+        }));
     if (const uint64_t n = journal->stats().replayed; n > 0) {
-      log->info("mqtt source {}: replayed {} messages journaled before the last stop (the last "
-                "seconds before a crash: some may be stored already)",
-                sub->name(), n);
+      log->info("mqtt source {}: replayed {} messages journaled before the last stop ({} of their "
+                "readings were stored already)",
+                sub->name(), n, sub->stats().replay_skipped);
     }
   }
   for (const auto& sub : subs_) {

@@ -33,7 +33,8 @@
 // Crash safety (issue #23 item 14): with Options::journal_dir set, every message is journaled
 // (drivers/mqtt_journal.h) before its samples are pushed, Start() first replays what an earlier
 // run journaled, and DiscardJournals() deletes the journals once the pipeline has committed
-// everything after a clean stop. A crash then costs duplicates of the last seconds, not readings.
+// everything after a clean stop. A crash then costs no reading; a replayed sample that storage
+// already holds (Options::stored) is skipped, so it is not stored twice either.
 //
 // Thread-safety: Start, Stop and DiscardJournals from one controlling thread; stats() from any
 // thread.
@@ -41,6 +42,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +72,7 @@ struct MqttSourceStats {
   uint64_t unmatched_topic = 0;               // topic outside the filter (or a name it cannot form)
   uint64_t tag_limit = 0;                     // messages dropped: max_dynamic_tags reached
   MqttJournalStats journal;                   // all zero without a journal
+  uint64_t replay_skipped = 0;                // replayed samples storage already held
 };
 
 class MqttSource {
@@ -86,6 +89,10 @@ class MqttSource {
     // Set: journal every message under this directory (drivers/mqtt_journal.h).
     std::string journal_dir;
     MqttJournal::Options journal;
+    // Set: called (during Start) for each sample a replay decodes; true means storage already
+    // holds that (tag, time), committed before the crash, and the sample is skipped (counted
+    // in replay_skipped) instead of being stored twice.
+    std::function<bool(TagId, Timestamp)> stored;
   };
 
   // Room for the fixed header, topic and packet id (and v5 properties) around a payload of
@@ -124,6 +131,7 @@ class MqttSource {
   MqttSource() = default;
 
   std::vector<std::unique_ptr<Subscription>> subs_;
+  std::function<bool(TagId, Timestamp)> stored_;  // Options::stored
   bool started_ = false;
 };
 

@@ -145,7 +145,7 @@ Status Pipeline::Impl::CreateSources() {
   if (config_.mqtt_sources.empty()) return Status::Ok();
   drivers::MqttSource::Options options;
   options.clock = &clock_;
-  // Received messages stay journaled until committed: a crash costs duplicates, not readings.
+  // Received messages stay journaled until committed: a crash costs no reading.
   options.journal_dir = config_.gateway.data_dir + "/mqtt-journal";
   // A replay skips what was committed before the crash: one indexed lookup per replayed sample,
   // during Start only (replay_reader_ is closed after it).

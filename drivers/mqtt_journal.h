@@ -1,6 +1,6 @@
 // MqttJournal: what one MQTT source has received and acknowledged, kept on disk until the
-// pipeline has surely committed it to samples.db, so that a crash costs duplicates, not
-// readings (issue #23 item 14).
+// pipeline has surely committed it to samples.db, so that a crash costs no reading (issue #23
+// item 14; the replay skips what was committed, drivers/mqtt_source.h).
 //
 // Why a journal and not a late PUBACK: paho C (1.3.12, MQTTProtocol_handlePublishes in
 // MQTTProtocolClient.c) writes the PUBACK of a QoS 1 message to the socket *before* it hands the

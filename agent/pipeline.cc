@@ -21,6 +21,7 @@
 #include "drivers/mqtt_publisher.h"
 #include "drivers/mqtt_source.h"
 #include "storage/sample_db.h"
+#include "storage/sample_reader.h"
 #include "storage/storage.h"
 #include "uplink/telemetry_uplink.h"
 
@@ -85,6 +86,9 @@ class Pipeline::Impl : public ModelSync::Host {
   std::unique_ptr<storage::SampleWriter> writer_;
   std::unique_ptr<drivers::ModbusSource> modbus_;
   std::unique_ptr<drivers::MqttSource> mqtt_;
+  // Open while the MQTT sources replay their journals (Start), to skip what is stored.
+  std::optional<storage::SampleReader> replay_reader_;
+  std::vector<Sample> replay_found_;
   std::unique_ptr<ModelSync> sync_;
   std::unique_ptr<OutboxPublisher> publisher_;
   std::unique_ptr<uplink::TelemetryUplink> uplink_;
@@ -151,6 +155,20 @@ Status Pipeline::Impl::CreateSources() {
   if (config_.mqtt_sources.empty()) return Status::Ok();
   drivers::MqttSource::Options options;
   options.clock = &clock_;
+  // Received messages stay journaled until committed: a crash costs no reading.
+  options.journal_dir = config_.gateway.data_dir + "/mqtt-journal";
+  // A replay skips what was committed before the crash: one indexed lookup per replayed sample,
+  // during Start only (replay_reader_ is closed after it).
+  options.stored = [this](TagId tag, Timestamp ts) {
+    if (!replay_reader_) {
+      StatusOr<storage::SampleReader> r = storage::SampleReader::Open(storage_->samples_path());
+      if (!r.ok()) return false;  // cannot tell: store it (a duplicate at worst)
+      replay_reader_.emplace(std::move(*r));
+    }
+    replay_found_.clear();
+    const Status s = replay_reader_->ReadRange(tags_.Name(tag), ts, ts, tag, replay_found_);
+    return s.ok() && !replay_found_.empty();
+  };
   EDGE_ASSIGN_OR_RETURN(mqtt_,
                         drivers::MqttSource::Create(config_.mqtt_sources, tags_, ingest_, options));
   return Status::Ok();
@@ -199,7 +217,11 @@ Status Pipeline::Impl::Start() {
   stage_->Start(ingest_, to_storage_);
   if (sync_ != nullptr) sync_->Start();
   EDGE_RETURN_IF_ERROR(modbus_->Start());
-  if (mqtt_ != nullptr) EDGE_RETURN_IF_ERROR(mqtt_->Start());
+  if (mqtt_ != nullptr) {
+    const Status s = mqtt_->Start();
+    replay_reader_.reset();
+    EDGE_RETURN_IF_ERROR(s);
+  }
   return Status::Ok();
 }
 
@@ -213,6 +235,9 @@ void Pipeline::Impl::Stop() {
   if (stage_ != nullptr) stage_->Join();
   to_storage_.Close();
   if (writer_ != nullptr) writer_->Stop();
+  // Everything the MQTT sources received is committed now, unless the last commit failed: then
+  // the journals keep it for the next start.
+  if (mqtt_ != nullptr && writer_ != nullptr && !writer_->stats().paused) mqtt_->DiscardJournals();
   if (uplink_ != nullptr) uplink_->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
   if (upstream_ != nullptr) upstream_->Stop();

@@ -26,7 +26,8 @@
 // Start order: storage writer, publisher, uplink, scoring, model sync, sources. Stop is the reverse,
 // each stage draining before the next one closes: model sync stops (no install arrives while
 // the stages stop); sources stop; the ingest queue closes and the scoring thread drains it; the
-// storage queue closes and the writer commits what is left; the publisher stops (unconfirmed
+// storage queue closes and the writer commits what is left (then the MQTT sources' journals go,
+// drivers/mqtt_journal.h); the publisher stops (unconfirmed
 // alarms stay in the outbox for the next start); the broker connection closes.
 //
 // Snapshot() gathers every stage's counters (agent/status_snapshot.h) for /metrics, /health and

@@ -43,9 +43,32 @@ std::string ConnackText(int rc) {
   }
 }
 
+// MQTT 5 CONNACK reason codes with a 3.1.1 counterpart (§3.2.2.2), as the 3.1.1 code.
+int V5ReasonAsConnack(int reason) {
+  switch (reason) {
+    case 0x84:  // unsupported protocol version
+      return 1;
+    case 0x85:  // client identifier not valid
+      return 2;
+    case 0x88:  // server unavailable
+      return 3;
+    case 0x86:  // bad user name or password
+      return 4;
+    case 0x87:  // not authorized
+      return 5;
+    default:
+      return 0;
+  }
+}
+
 std::string DescribeException(const mqtt::exception& e) {
   const int rc = e.get_return_code();
   if (std::string connack = ConnackText(rc); !connack.empty()) return connack;
+  // paho reports a v5 CONNACK's reason in the return code (or, for some paths, the reason).
+  if (std::string connack = ConnackText(V5ReasonAsConnack(rc >= 0x80 ? rc : e.get_reason_code()));
+      !connack.empty()) {
+    return connack;
+  }
   std::string text = e.get_message();
   if (text.empty()) text = e.get_error_str();
   if (text.empty()) text = e.what();
@@ -104,8 +127,44 @@ std::string MqttLibraryVersions() {
 class MqttConnection::Impl {
  public:
   std::unique_ptr<mqtt::async_client> client;
-  mqtt::connect_options connect_options;
+  mqtt::connect_options connect_options;     // MQTT 3.1.1
+  mqtt::connect_options connect_options_v5;  // when Options::mqtt_v5
+  // Set on the connection thread only: v5 until the broker refuses it.
+  bool use_v5 = false;
 };
+
+namespace {
+
+// The broker does not speak v5: a 3.1.1 broker answers a v5 CONNECT with return code 1
+// (§3.2.2.3), a v5 broker that refuses it with reason 0x84.
+bool RefusedV5(const mqtt::exception& e) {
+  return e.get_return_code() == 1 || e.get_return_code() == 0x84 || e.get_reason_code() == 0x84;
+}
+
+// The 3.1.1 options as v5 ones: Clean Start for clean session, a session that outlives the
+// connection for ever when it is to be kept (as a 3.1.1 persistent session does), and the
+// packet size the broker must not exceed.
+// Built in place: paho-mqtt-cpp 1.2.0 does not re-point the C struct's connectProperties when
+// connect_options are copied or assigned, so the properties must stay where they were set
+// (connect() copies the options, and the copy still points at these).
+void SetV5Options(const mqtt::connect_options& v311, bool clean_session,
+                  uint32_t max_packet_bytes, mqtt::connect_options& v5) {
+  v5 = v311;
+  v5.set_mqtt_version(MQTTVERSION_5);  // also clears the 3.1.1 clean-session flag
+  v5.set_clean_start(clean_session);
+  mqtt::properties props;
+  if (!clean_session) {
+    props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
+                             static_cast<int32_t>(0xFFFFFFFFu)));
+  }
+  if (max_packet_bytes > 0) {
+    props.add(mqtt::property(mqtt::property::MAXIMUM_PACKET_SIZE,
+                             static_cast<int32_t>(max_packet_bytes)));
+  }
+  v5.set_properties(std::move(props));
+}
+
+}  // namespace
 
 // One publish in flight: paho calls on_success on PUBACK (QoS 1) and on_failure when it gives
 // the message up. Owned by MqttConnection::in_flight_ until then.
@@ -196,11 +255,18 @@ StatusOr<std::unique_ptr<MqttConnection>> MqttConnection::Create(const config::B
     co.set_ssl(std::move(ssl));
   }
 
+  if (c->options_.mqtt_v5) {
+    SetV5Options(co, c->options_.clean_session, c->options_.max_packet_bytes,
+                 c->impl_->connect_options_v5);
+    c->impl_->use_v5 = true;
+  }
+
   try {
     // No persistence: in-flight state lives in memory; durable delivery is the outbox's job.
     // paho refuses a publish once max_buffered_messages of them wait in its command queue
     // (default 100, too few for a burst of QoS 0 messages or an outbox catching up).
-    mqtt::create_options create(MQTTVERSION_3_1_1);
+    // A client created for v5 may still connect with 3.1.1 (the fallback); not the reverse.
+    mqtt::create_options create(c->options_.mqtt_v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
     create.set_max_buffered_messages(c->options_.max_buffered);
     c->impl_->client = std::make_unique<mqtt::async_client>(broker.uri, broker.client_id, create);
   } catch (const mqtt::exception& e) {
@@ -303,11 +369,28 @@ Status MqttConnection::ConnectOnce(std::string* tls_diagnosis) {
   }
   const auto wait = options_.connect_timeout + std::chrono::seconds(2);
   try {
-    mqtt::token_ptr tok = client.connect(impl_->connect_options);
-    if (!tok->wait_for(wait)) {
+    // True once CONNACK accepted; false on timeout; throws on refusal.
+    auto connect = [&] {
+      return client.connect(impl_->use_v5 ? impl_->connect_options_v5 : impl_->connect_options)
+          ->wait_for(wait);
+    };
+    bool answered = false;
+    try {
+      answered = connect();
+    } catch (const mqtt::exception& e) {
+      if (!impl_->use_v5 || !RefusedV5(e)) throw;
+      GetLogger("mqtt")->warn(
+          "{}: {} refused MQTT v5 ({}); using MQTT 3.1.1, which cannot tell the broker the "
+          "largest packet we accept: set max_packet_size on the broker (docs/DEPLOYING.md)",
+          options_.name, uri_, DescribeException(e));
+      impl_->use_v5 = false;
+      answered = connect();
+    }
+    if (!answered) {
       return Status::DeadlineExceeded("no answer to CONNECT within " +
                                       std::to_string(options_.connect_timeout.count()) + " ms");
     }
+    protocol_version_.store(impl_->use_v5 ? 5 : 4);
     for (const auto& [filter, qos] : subscriptions_) {
       mqtt::token_ptr sub = client.subscribe(filter, qos);
       if (!sub->wait_for(wait)) {
@@ -474,6 +557,7 @@ MqttConnectionStats MqttConnection::stats() const {
   s.publish_acks = publish_acks_.load();
   s.publish_failures = publish_failures_.load();
   s.tcp_nodelay = tcp_nodelay_.load();
+  s.protocol_version = protocol_version_.load();
   MutexLock lock(&mu_);
   s.last_error = last_error_;
   return s;

@@ -7,6 +7,14 @@
 //    reconnect is off: it does not retry a first connect that fails, and logs nothing.
 //  - re-subscription of every filter after each (re)connect; a refused subscription (SUBACK
 //    0x80, e.g. an ACL) is a connect failure, retried with back-off.
+//  - MQTT v5 where asked for (Options::mqtt_v5, the sources): the CONNECT then carries Maximum
+//    Packet Size (Options::max_packet_bytes), and the broker must not send this client a larger
+//    packet (MQTT 5.0 §3.1.2.11.4; mosquitto 2.x drops it for this client and logs it). paho C
+//    reads every packet whole into memory before any callback runs, so this is the only place a
+//    40 MiB payload can be refused before it costs 40 MiB. A broker that refuses v5 (CONNACK
+//    "unacceptable protocol version", v5 reason 0x84) gets 3.1.1 at once, and keeps getting it
+//    for this connection's life; over 3.1.1 only the broker's own max_packet_size protects us
+//    (docs/DEPLOYING.md). stats().protocol_version says which one holds.
 //  - persistent sessions where they matter: Options::clean_session = false keeps the broker's
 //    queue of QoS 1/2 messages for a source while the agent is away, and lets paho resend
 //    unacknowledged publishes after a reconnect.
@@ -68,6 +76,7 @@ struct MqttConnectionStats {
   uint64_t publish_acks = 0;      // completed: PUBACK (QoS 1), PUBCOMP (QoS 2), sent (QoS 0)
   uint64_t publish_failures = 0;  // refused at once, or failed later
   bool tcp_nodelay = false;       // TCP_NODELAY was found set on the broker socket
+  int protocol_version = 0;       // of the last successful connect: 5 or 4 (3.1.1); 0 before
   std::string last_error;         // the latest connect failure or loss; "" if none yet
 };
 
@@ -88,6 +97,11 @@ class MqttConnection {
     std::chrono::milliseconds backoff_initial{100};
     std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
     std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+    // Try MQTT v5 first (falling back to 3.1.1), with Maximum Packet Size = max_packet_bytes
+    // (0: none). A persistent session (clean_session = false) is then Clean Start = 0 with a
+    // Session Expiry Interval that never ends, as a 3.1.1 persistent session is.
+    bool mqtt_v5 = false;
+    uint32_t max_packet_bytes = 0;
     // Runs on the connection thread after each successful connect and re-subscription (e.g. to
     // publish an "online" status). May call Publish.
     std::function<void()> on_connected;
@@ -175,6 +189,7 @@ class MqttConnection {
   std::atomic<uint64_t> publish_acks_{0};
   std::atomic<uint64_t> publish_failures_{0};
   std::atomic<bool> tcp_nodelay_{false};
+  std::atomic<int> protocol_version_{0};
 };
 
 // "paho-mqtt-cpp 1.2.0, paho C 1.3.12": the linked libraries, for `edge-agent version`.

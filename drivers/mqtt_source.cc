@@ -6,6 +6,7 @@
 // atomic counters read by stats(). Stop() stops every connection, after which no callback runs.
 #include "drivers/mqtt_source.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/logging.h"
@@ -42,9 +43,21 @@ class MqttSource::Subscription {
   const std::string& name() const { return name_; }
   const MqttTopicFilter& filter() const { return filter_; }
 
+  void set_journal(std::unique_ptr<MqttJournal> j) { journal_ = std::move(j); }
+  MqttJournal* journal() { return journal_.get(); }
+
+  // On paho's callback thread: journaled before anything can be lost, then ingested.
   void OnMessage(std::string_view topic, std::string_view payload) {
-    messages_.fetch_add(1, std::memory_order_relaxed);
     const Timestamp arrival = clock_.Now();
+    if (journal_ != nullptr) journal_->Append(arrival, topic, payload);
+    Ingest(topic, payload, arrival, nullptr);
+  }
+
+  // Decodes one message and pushes its samples; `arrival` stands for a missing timestamp_field.
+  // `stored`, when set (a replay), drops the samples storage already holds.
+  void Ingest(std::string_view topic, std::string_view payload, Timestamp arrival,
+              const std::function<bool(TagId, Timestamp)>* stored) {
+    messages_.fetch_add(1, std::memory_order_relaxed);
     if (!filter_.Matches(topic)) {
       unmatched_.fetch_add(1, std::memory_order_relaxed);
       limited_.Warn("topic", "mqtt source {}: dropped a message on '{}': outside '{}'", name_,
@@ -70,8 +83,13 @@ class MqttSource::Subscription {
         if (!dynamic) return;  // counted and logged by Resolve
         id = *dynamic;
       }
+      if (stored != nullptr && *stored && (*stored)(id, ts)) {
+        replay_skipped_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       samples_.push_back(Sample{id, ts, decoded_.values[i], Quality::kGood});
     }
+    if (samples_.empty()) return;
     const size_t pushed = queue_.PushBatch(samples_);
     samples_pushed_.fetch_add(pushed, std::memory_order_relaxed);
     if (pushed < samples_.size()) {
@@ -91,6 +109,8 @@ class MqttSource::Subscription {
     for (int k = 0; k < kPayloadErrorKinds; ++k) s.by_kind[k] = by_kind_[k].load();
     s.unmatched_topic = unmatched_.load();
     s.tag_limit = tag_limit_.load();
+    if (journal_ != nullptr) s.journal = journal_->stats();
+    s.replay_skipped = replay_skipped_.load();
     return s;
   }
 
@@ -149,6 +169,9 @@ class MqttSource::Subscription {
   std::atomic<uint64_t> by_kind_[kPayloadErrorKinds] = {};
   std::atomic<uint64_t> unmatched_{0};
   std::atomic<uint64_t> tag_limit_{0};
+  std::atomic<uint64_t> replay_skipped_{0};
+
+  std::unique_ptr<MqttJournal> journal_;  // null: none
 
   // Last, so it is destroyed first: no paho callback can run into the members above.
   std::unique_ptr<MqttConnection> connection_;
@@ -161,6 +184,7 @@ StatusOr<std::unique_ptr<MqttSource>> MqttSource::Create(
     BoundedQueue<Sample>& queue, Options options) {
   const Clock& clock = options.clock != nullptr ? *options.clock : SystemClockInstance();
   std::unique_ptr<MqttSource> source(new MqttSource());
+  source->stored_ = options.stored;
   for (const config::MqttSource& cfg : sources) {
     const std::string where = "mqtt source " + cfg.name;
     if (cfg.tags.empty()) return Status::InvalidArgument(where + ": no tags");
@@ -196,6 +220,15 @@ StatusOr<std::unique_ptr<MqttSource>> MqttSource::Create(
     co.clean_session = options.clean_session.value_or(cfg.qos == 0);
     co.backoff_initial = options.backoff_initial;
     co.backoff_max = options.backoff_max;
+    co.mqtt_v5 = true;
+    co.max_packet_bytes = static_cast<uint32_t>(
+        std::min<size_t>(options.max_payload_bytes + kPacketOverhead, 0x0FFFFFFF));
+    if (!options.journal_dir.empty()) {
+      StatusOr<std::unique_ptr<MqttJournal>> journal =
+          MqttJournal::Open(options.journal_dir, cfg.name, options.journal);
+      if (!journal.ok()) return Status::IoError(where + ": " + journal.status().message());
+      sub->set_journal(std::move(*journal));
+    }
     StatusOr<std::unique_ptr<MqttConnection>> connection = MqttConnection::Create(cfg.broker, co);
     if (!connection.ok()) return connection.status();
     (*connection)->AddSubscription(cfg.topic, cfg.qos);
@@ -214,6 +247,21 @@ Status MqttSource::Start() {
   started_ = true;
   const auto log = GetLogger("mqtt");
   for (const auto& sub : subs_) {
+    MqttJournal* journal = sub->journal();
+    if (journal == nullptr) continue;
+    Subscription* raw = sub.get();
+    const std::function<bool(TagId, Timestamp)>* stored = &stored_;
+    EDGE_RETURN_IF_ERROR(journal->Replay(
+        [raw, stored](Timestamp arrival, std::string_view topic, std::string_view payload) {
+          raw->Ingest(topic, payload, arrival, stored);
+        }));
+    if (const uint64_t n = journal->stats().replayed; n > 0) {
+      log->info("mqtt source {}: replayed {} messages journaled before the last stop ({} of their "
+                "readings were stored already)",
+                sub->name(), n, sub->stats().replay_skipped);
+    }
+  }
+  for (const auto& sub : subs_) {
     log->info("mqtt source {}: subscribing to '{}' on {}", sub->name(), sub->filter().filter(),
               sub->connection().uri());
     EDGE_RETURN_IF_ERROR(sub->connection().Start());
@@ -226,6 +274,12 @@ void MqttSource::Stop() {
   for (auto it = subs_.rbegin(); it != subs_.rend(); ++it) {
     (*it)->connection().Stop();
     (*it)->FlushLog();
+  }
+}
+
+void MqttSource::DiscardJournals() {
+  for (const auto& sub : subs_) {
+    if (sub->journal() != nullptr) sub->journal()->Clear();
   }
 }
 

@@ -25,11 +25,24 @@
 // need more are dropped and counted (tag_limit), so a publisher inventing topics cannot grow
 // memory without bound.
 //
-// Thread-safety: Start and Stop from one controlling thread; stats() from any thread.
+// Oversized payloads (issue #23 item 4): each connection tries MQTT v5 first and tells the broker
+// the largest packet it takes (max_payload_bytes + kPacketOverhead, drivers/mqtt_connection.h),
+// so a v5 broker drops a larger message before it is sent; the decoder's own cap (counted
+// too_large) remains for 3.1.1 brokers, which must be capped by their max_packet_size.
+//
+// Crash safety (issue #23 item 14): with Options::journal_dir set, every message is journaled
+// (drivers/mqtt_journal.h) before its samples are pushed, Start() first replays what an earlier
+// run journaled, and DiscardJournals() deletes the journals once the pipeline has committed
+// everything after a clean stop. A crash then costs no reading; a replayed sample that storage
+// already holds (Options::stored) is skipped, so it is not stored twice either.
+//
+// Thread-safety: Start, Stop and DiscardJournals from one controlling thread; stats() from any
+// thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +55,7 @@
 #include "core/status.h"
 #include "core/tag_registry.h"
 #include "drivers/mqtt_connection.h"
+#include "drivers/mqtt_journal.h"
 #include "drivers/mqtt_payload.h"
 
 namespace edge::drivers {
@@ -57,6 +71,8 @@ struct MqttSourceStats {
   uint64_t by_kind[kPayloadErrorKinds] = {};  // indexed by PayloadError
   uint64_t unmatched_topic = 0;               // topic outside the filter (or a name it cannot form)
   uint64_t tag_limit = 0;                     // messages dropped: max_dynamic_tags reached
+  MqttJournalStats journal;                   // all zero without a journal
+  uint64_t replay_skipped = 0;                // replayed samples storage already held
 };
 
 class MqttSource {
@@ -70,7 +86,18 @@ class MqttSource {
     // Set: overrides the session choice above (clean for QoS 0, persistent for QoS 1/2), e.g.
     // a persistent QoS 0 session for a broker with queue_qos0_messages.
     std::optional<bool> clean_session;
+    // Set: journal every message under this directory (drivers/mqtt_journal.h).
+    std::string journal_dir;
+    MqttJournal::Options journal;
+    // Set: called (during Start) for each sample a replay decodes; true means storage already
+    // holds that (tag, time), committed before the crash, and the sample is skipped (counted
+    // in replay_skipped) instead of being stored twice.
+    std::function<bool(TagId, Timestamp)> stored;
   };
+
+  // Room for the fixed header, topic and packet id (and v5 properties) around a payload of
+  // max_payload_bytes in the Maximum Packet Size the broker is told.
+  static constexpr uint32_t kPacketOverhead = 8 * 1024;
 
   // Validates every source (errors name the source and tag), reads password files, creates the
   // clients; connects nothing. `registry` and `queue` must outlive the source.
@@ -87,10 +114,13 @@ class MqttSource {
   MqttSource& operator=(const MqttSource&) = delete;
   ~MqttSource();  // Stop()
 
-  // Logs each subscription and starts every connection (connecting happens in the background).
+  // Replays each source's journal, if any, into the queue, then logs each subscription and
+  // starts every connection (connecting happens in the background).
   [[nodiscard]] Status Start();
   // Disconnects every source and joins their threads. Idempotent.
   void Stop();
+  // REQUIRES: after Stop(), once every sample pushed has been committed to storage.
+  void DiscardJournals();
 
   // One entry per source, in configuration order.
   std::vector<MqttSourceStats> stats() const;
@@ -101,6 +131,7 @@ class MqttSource {
   MqttSource() = default;
 
   std::vector<std::unique_ptr<Subscription>> subs_;
+  std::function<bool(TagId, Timestamp)> stored_;  // Options::stored
   bool started_ = false;
 };
 

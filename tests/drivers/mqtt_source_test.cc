@@ -5,7 +5,14 @@
 // assertions are loose: they check behaviour, not latency.
 #include "drivers/mqtt_source.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include "core/time_format.h"
 #include "tests/drivers/mqtt_test_util.h"
@@ -352,6 +359,222 @@ TEST_F(MqttSourceTls, MissingClientCertificateIsRefused) {
   ASSERT_TRUE(Eventually([&] { return rig.source->stats()[0].connection.connect_failures >= 2; },
                          seconds(15)));
   EXPECT_EQ(rig.source->stats()[0].connection.connects, 0u);
+}
+
+// Peak resident memory of this process (VmHWM), KiB: a payload read whole shows here even if
+// it is freed (and unmapped) at once.
+int64_t PeakRssKiB() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+// MQTT's variable-length "remaining length" (§2.2.3).
+void PutRemainingLength(std::string& out, size_t n) {
+  do {
+    uint8_t b = n % 128;
+    n /= 128;
+    if (n > 0) b |= 0x80;
+    out.push_back(static_cast<char>(b));
+  } while (n > 0);
+}
+
+// A hostile publisher on a raw socket: MQTT 3.1.1 CONNECT, then one QoS 1 PUBLISH of `size`
+// bytes of '9', streamed from a 64 KiB buffer (this process never holds the payload), then
+// waits for the PUBACK. "" or what failed.
+std::string RawPublish(int port, const std::string& topic, size_t size) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return "connect failed";
+  }
+  auto send_all = [fd](const char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+      if (w <= 0) return false;
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  };
+  auto recv_exact = [fd](char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t r = ::recv(fd, p, n, 0);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  };
+  const std::string connect("\x10\x13\x00\x04MQTT\x04\x02\x00\x3c\x00\x07hostile", 21);
+  char ack[4];
+  std::string error;
+  if (!send_all(connect.data(), connect.size()) || !recv_exact(ack, 4) || ack[3] != 0) {
+    error = "CONNECT refused";
+  } else {
+    std::string head = "\x32";  // PUBLISH, QoS 1
+    PutRemainingLength(head, 2 + topic.size() + 2 + size);
+    head += static_cast<char>(topic.size() >> 8);
+    head += static_cast<char>(topic.size() & 0xff);
+    head += topic;
+    head += std::string("\x00\x01", 2);  // packet id 1
+    const std::string chunk(64 * 1024, '9');
+    bool sent = send_all(head.data(), head.size());
+    for (size_t left = size; sent && left > 0; left -= std::min(left, chunk.size())) {
+      sent = send_all(chunk.data(), std::min(left, chunk.size()));
+    }
+    if (!sent || !recv_exact(ack, 4) || ack[0] != 0x40) error = "no PUBACK for the large message";
+  }
+  ::close(fd);
+  return error;
+}
+
+// Issue #23 item 4: a 40 MiB payload never reaches the agent's memory. The source connects with
+// MQTT v5 and Maximum Packet Size (max_payload_bytes + 8 KiB), so mosquitto drops the message
+// for this subscriber instead of sending it; paho would otherwise read it whole (and the
+// decoder refuse it only then). The message after it still arrives.
+TEST(MqttSource, OversizedPayloadIsRefusedBeforeItIsInMemory) {
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.ok()) << broker.error();
+  Rig rig({Source("big", broker.uri(), "big/v", 1, {{"big.v", ""}})});
+  ASSERT_TRUE(rig.StartAndConnect());
+  EXPECT_EQ(rig.source->stats()[0].connection.protocol_version, 5);
+
+  const int64_t peak_before = PeakRssKiB();
+  ASSERT_EQ(RawPublish(broker.port(), "big/v", size_t{40} << 20), "");
+  ASSERT_EQ(MosquittoPub(broker.port(), "big/v", "2.5", {"-q", "1"}), 0);
+  ASSERT_TRUE(rig.collector.WaitFor("big.v", 1, seconds(10)));
+  const int64_t grown_kib = PeakRssKiB() - peak_before;
+
+  const MqttSourceStats st = rig.source->stats()[0];
+  EXPECT_EQ(st.messages, 1u) << "the 40 MiB message reached the agent";
+  EXPECT_EQ(st.by_kind[static_cast<int>(PayloadError::kTooLarge)], 0u);
+  EXPECT_DOUBLE_EQ(rig.collector.Of("big.v")[0].value, 2.5);
+  EXPECT_LT(grown_kib, 8 * 1024) << "peak RSS grew by " << grown_kib << " KiB";
+  std::printf("FIGURE 40 MiB publish: peak RSS of the subscriber grew by %lld KiB\n",
+              static_cast<long long>(grown_kib));
+}
+
+// A broker that speaks only MQTT 3.1.1, on a raw socket: a v5 CONNECT gets return code 1
+// (§3.2.2.3, "unacceptable protocol version") and the connection closed; a 3.1.1 CONNECT is
+// accepted, its SUBSCRIBE granted, and one QoS 0 PUBLISH of "7.5" on `topic` sent.
+class V311OnlyBroker {
+ public:
+  explicit V311OnlyBroker(std::string topic) : topic_(std::move(topic)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(listen_fd_, 4), 0);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~V311OnlyBroker() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  int port() const { return port_; }
+  int v5_refused() const { return v5_refused_.load(); }
+
+ private:
+  // One packet: the first byte and the body; false when the peer closed or `stop_`.
+  bool ReadPacket(int fd, uint8_t* type, std::string* body) {
+    auto read_byte = [&](uint8_t* b) {
+      while (!stop_) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) == 1) return ::recv(fd, b, 1, 0) == 1;
+      }
+      return false;
+    };
+    if (!read_byte(type)) return false;
+    size_t length = 0;
+    uint8_t b = 0;
+    for (int shift = 0; shift < 28; shift += 7) {
+      if (!read_byte(&b)) return false;
+      length |= static_cast<size_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) break;
+    }
+    body->resize(length);
+    for (size_t i = 0; i < length; ++i) {
+      if (!read_byte(reinterpret_cast<uint8_t*>(&(*body)[i]))) return false;
+    }
+    return true;
+  }
+  void Serve() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) continue;
+      const int fd = ::accept(listen_fd_, nullptr, nullptr);
+      uint8_t type = 0;
+      std::string body;
+      if (ReadPacket(fd, &type, &body) && type == 0x10 && body.size() > 6) {
+        if (body[6] == 5) {
+          ++v5_refused_;
+          ::send(fd, "\x20\x02\x00\x01", 4, MSG_NOSIGNAL);
+        } else {
+          ::send(fd, "\x20\x02\x00\x00", 4, MSG_NOSIGNAL);
+          Session(fd);
+        }
+      }
+      ::close(fd);
+    }
+  }
+  void Session(int fd) {
+    uint8_t type = 0;
+    std::string body;
+    while (ReadPacket(fd, &type, &body)) {
+      if ((type & 0xf0) == 0x80 && body.size() >= 2) {  // SUBSCRIBE: grant QoS 0, then publish
+        const std::string suback = std::string("\x90\x03", 2) + body.substr(0, 2) + '\0';
+        ::send(fd, suback.data(), suback.size(), MSG_NOSIGNAL);
+        std::string publish = "\x30";
+        PutRemainingLength(publish, 2 + topic_.size() + 3);
+        publish += static_cast<char>(topic_.size() >> 8);
+        publish += static_cast<char>(topic_.size() & 0xff);
+        publish += topic_ + "7.5";
+        ::send(fd, publish.data(), publish.size(), MSG_NOSIGNAL);
+      } else if ((type & 0xf0) == 0xc0) {  // PINGREQ
+        ::send(fd, "\xd0\x00", 2, MSG_NOSIGNAL);
+      } else if ((type & 0xf0) == 0xe0) {  // DISCONNECT
+        return;
+      }
+    }
+  }
+
+  const std::string topic_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> v5_refused_{0};
+  std::thread thread_;
+};
+
+// A 3.1.1-only broker refuses the v5 CONNECT: the source falls back to 3.1.1 at once, says so in
+// the log, and works.
+TEST(MqttSource, FallsBackToMqtt311WhenTheBrokerRefusesV5) {
+  LogCapture logs;
+  V311OnlyBroker broker("old/v");
+  Rig rig({Source("old", "tcp://127.0.0.1:" + std::to_string(broker.port()), "old/v", 0,
+                  {{"old.v", ""}})});
+  ASSERT_TRUE(rig.StartAndConnect());
+  ASSERT_TRUE(rig.collector.WaitFor("old.v", 1, seconds(10)));
+  EXPECT_DOUBLE_EQ(rig.collector.Of("old.v")[0].value, 7.5);
+  const MqttSourceStats st = rig.source->stats()[0];
+  EXPECT_EQ(st.connection.protocol_version, 4);
+  EXPECT_EQ(st.connection.connect_failures, 0u);
+  EXPECT_EQ(broker.v5_refused(), 1);
+  EXPECT_TRUE(logs.Contains("refused MQTT v5")) << logs.Text();
+  rig.source->Stop();
 }
 
 }  // namespace

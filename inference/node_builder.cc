@@ -20,6 +20,18 @@ Status NodeBuilder::Alias(size_t i, size_t j, const Shape& shape) {
   return planner_.NewAlias(*this, i, in(j), shape);
 }
 
+Status NodeBuilder::ConstOutput(size_t i, const ConstTensor& t) {
+  return planner_.NewConstOutput(*this, i, t);
+}
+
+Status NodeBuilder::CheckShape(const Shape& shape) const {
+  return planner_.CheckShape(*this, shape);
+}
+
+Status NodeBuilder::Reserve(int64_t bytes, const std::string& what) {
+  return planner_.Reserve(*this, bytes, what);
+}
+
 StatusOr<Ref> NodeBuilder::Scratch(int64_t bytes) { return planner_.NewScratch(*this, bytes); }
 
 void NodeBuilder::AddKernel(Kernel k) { planner_.AddKernel(std::move(k)); }

@@ -84,6 +84,15 @@ class NodeBuilder {
   [[nodiscard]] StatusOr<Ref> Output(size_t i, DType dtype, const Shape& shape);
   // Output i shares input j's elements with a new shape (same element count).
   [[nodiscard]] Status Alias(size_t i, size_t j, const Shape& shape);
+  // Output i is the constant t itself, shared, not copied (a Constant node's value). t's bytes
+  // must have been reserved in the model's budget already (ParseOnnxGraph does it for attributes).
+  [[nodiscard]] Status ConstOutput(size_t i, const ConstTensor& t);
+  // Refused shapes: negative, rank above kMaxRank, more than kMaxTensorElements elements. For a
+  // builder that computes with a shape before declaring it as an output.
+  [[nodiscard]] Status CheckShape(const Shape& shape) const;
+  // Counts bytes the node keeps outside the arena and the constants (packed weights) in the
+  // model's budget, before they are allocated; `what` names them in the error.
+  [[nodiscard]] Status Reserve(int64_t bytes, const std::string& what);
   // Temporary bytes for this node's kernel only.
   [[nodiscard]] StatusOr<Ref> Scratch(int64_t bytes);
   void AddKernel(Kernel k);

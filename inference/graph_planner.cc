@@ -7,6 +7,20 @@
 #include "inference/tensor_walk.h"
 
 namespace edge::inference {
+namespace {
+
+// A constant as a planned value: its storage, shared.
+Value ConstValue(const ConstTensor& t) {
+  Value v;
+  v.dtype = t.dtype;
+  v.shape = t.shape;
+  v.is_const = true;
+  v.konst = t;
+  v.ref.cdata = t.mutable_bytes();
+  return v;
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Model::Plan>> Planner::Build() {
   auto plan = std::make_unique<Model::Plan>();
@@ -30,15 +44,7 @@ Status Planner::Prepare() {
   }
   for (const OnnxValueInfo& out : graph_.outputs) last_use_[out.name] = INT_MAX;
 
-  for (const auto& [name, t] : graph_.initializers) {
-    Value v;
-    v.dtype = t.dtype;
-    v.shape = t.shape;
-    v.is_const = true;
-    v.konst = t;
-    v.ref.cdata = t.mutable_bytes();
-    values_[name] = std::move(v);
-  }
+  for (const auto& [name, t] : graph_.initializers) values_[name] = ConstValue(t);
   const OnnxValueInfo& in = graph_.inputs[0];
   Value v;
   v.dtype = DType::kFloat;
@@ -114,8 +120,8 @@ Status Planner::PlanNode(int n) {
   FinishNode(n);
   // The arena is allocated after planning; what this node added to it is checked now, so that
   // the node is named.
-  return budget_.ReserveArena(arena_.end(), NodeLabel(node) + ": working memory at batch " +
-                                                std::to_string(batch_));
+  return budget_.ReserveArena(
+      arena_.end(), NodeLabel(node) + ": working memory at batch " + std::to_string(batch_));
 }
 
 void Planner::FinishNode(int n) {
@@ -202,13 +208,7 @@ Status Planner::NewAlias(const NodeBuilder& b, size_t i, const Value& src, const
 Status Planner::NewConstOutput(const NodeBuilder& b, size_t i, const ConstTensor& t) {
   EDGE_RETURN_IF_ERROR(CheckShape(b, t.shape));
   if (i >= current_outputs_.size()) return b.Error("too few outputs declared");
-  Value v;
-  v.dtype = t.dtype;
-  v.shape = t.shape;
-  v.is_const = true;
-  v.konst = t;
-  v.ref.cdata = t.mutable_bytes();
-  current_outputs_[i] = std::move(v);
+  current_outputs_[i] = ConstValue(t);
   output_set_[i] = true;
   return Status::Ok();
 }

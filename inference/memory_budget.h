@@ -6,14 +6,14 @@
 // one MemoryBudget before the allocator is called: the sizes are computed from the shapes with
 // overflow-checked arithmetic (TensorBytes), reserved, and a reservation that would take the model
 // above its limit is a load error naming what asked for it and the sizes. The limit is
-// LoadOptions::memory_budget (config/REFERENCE.md, `models.deployments[].memory_budget`).
+// LoadOptions::memory_budget (`models.memory_budget` in config/REFERENCE.md).
 //
-// What is counted: each initializer and tensor attribute as converted (raw_data bytes, not the
-// protobuf's), each folded constant of each batch size's plan, scratch of folded kernels, packed
-// RNN weights, and the arena (one buffer shared by all plans, so its largest size), each tensor
-// with kTensorOverhead for its bookkeeping so that millions of empty tensors count too. Not counted:
-// the file bytes and their protobuf parse, held only while Load runs (the artifact is bounded by
-// kMaxArtifactBytes and, in a package, by the budget itself).
+// What is counted: each initializer and tensor attribute as the engine stores it (float32, int64,
+// a byte per bool), each folded constant of each batch size's plan, scratch of folded kernels,
+// packed RNN weights, and the arena (one buffer shared by all plans, so its largest size); each
+// tensor with kTensorOverhead for its bookkeeping, so that a million empty tensors count too. Not
+// counted: the file's bytes and their protobuf parse, held only while Load runs (the artifact is
+// bounded by kMaxArtifactBytes and, in a package, by the budget itself).
 //
 // Thread-safety: none; one loader uses one budget.
 #pragma once

@@ -51,6 +51,10 @@ using Kernel = std::function<void(std::byte* arena)>;
 
 class Planner;
 
+// The longest shape, axes or starts list NodeBuilder::ConstInts accepts (a rank is at most
+// kMaxRank; the rest of the margin is for lists with a repeated or out-of-range entry, refused
+// with a more precise message by the builder).
+inline constexpr int64_t kMaxConstInts = 64;
 // "node 'name' (OpType)": how load errors name a node.
 std::string NodeLabel(const OnnxNode& node);
 
@@ -107,7 +111,8 @@ class NodeBuilder {
   std::string AttrString(const std::string& name, const std::string& def) const;
   std::optional<std::vector<int64_t>> AttrInts(const std::string& name) const;
 
-  // A constant int64 input as a vector (axes, shapes, indices); `what` names it in errors.
+  // A constant int64 input as a vector (axes, shapes, starts, repeats) of at most kMaxConstInts
+  // elements; `what` names it in errors.
   [[nodiscard]] StatusOr<std::vector<int64_t>> ConstInts(size_t i, const std::string& what) const;
   // Axes from input `input` when given, else from the "axes" attribute, else none; *given says
   // whether either was (opset 13 moved axes from the attribute to an input for some operators).

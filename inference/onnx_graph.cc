@@ -178,8 +178,9 @@ StatusOr<OnnxAttribute> ConvertAttribute(const onnx::AttributeProto& proto,
       break;
     case onnx::AttributeProto::TENSOR: {
       a.kind = OnnxAttribute::Kind::kTensor;
-      EDGE_ASSIGN_OR_RETURN(ConstTensor t,
-                            ConvertTensor(proto.t(), where + " attribute '" + proto.name() + "'", budget));
+      EDGE_ASSIGN_OR_RETURN(
+          ConstTensor t,
+          ConvertTensor(proto.t(), where + " attribute '" + proto.name() + "'", budget));
       a.t = std::move(t);
       break;
     }
@@ -247,7 +248,8 @@ StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes, MemoryBudget& budget)
   std::set<std::string> defined;
   for (const auto& init : graph.initializer()) {
     if (init.name().empty()) return Invalid("initializer without a name");
-    EDGE_ASSIGN_OR_RETURN(ConstTensor t, ConvertTensor(init, "initializer '" + init.name() + "'", budget));
+    EDGE_ASSIGN_OR_RETURN(ConstTensor t,
+                          ConvertTensor(init, "initializer '" + init.name() + "'", budget));
     if (!g.initializers.emplace(init.name(), std::move(t)).second) {
       return Invalid("initializer '" + init.name() + "' is defined twice");
     }

@@ -224,7 +224,8 @@ int64_t PackedBytes(const RnnLayer& l) {
   const KernelTable& kt = Kernels();
   const int hi = static_cast<int>(l.hidden), gh = static_cast<int>(l.gates * l.hidden);
   int64_t floats = l.input * gh + gh + l.hidden + (l.peep != nullptr ? 3 * l.hidden : 0);
-  floats += l.lstm ? kt.packed_floats(hi, gh) : kt.packed_floats(hi, 2 * hi) + kt.packed_floats(hi, hi);
+  floats +=
+      l.lstm ? kt.packed_floats(hi, gh) : kt.packed_floats(hi, 2 * hi) + kt.packed_floats(hi, hi);
   const int64_t allocations = 5 + (l.peep != nullptr ? 1 : 0);
   return l.num_dirs * (floats * 4 + allocations * kTensorOverhead);
 }

@@ -25,23 +25,20 @@ Status OpConstant(NodeBuilder& b) {
   // The list forms are copied from the attribute, which outlives the folding kernel.
   if (const OnnxAttribute* vf = b.Attr("value_float"); vf != nullptr) {
     EDGE_ASSIGN_OR_RETURN(Ref out, b.Output(0, DType::kFloat, {}));
-    b.AddKernel([out, vf](std::byte* arena) {
-      *reinterpret_cast<float*>(out.Get(arena)) = vf->f;
-    });
+    b.AddKernel([out, vf](std::byte* arena) { *reinterpret_cast<float*>(out.Get(arena)) = vf->f; });
   } else if (const OnnxAttribute* vi = b.Attr("value_int"); vi != nullptr) {
     EDGE_ASSIGN_OR_RETURN(Ref out, b.Output(0, DType::kInt64, {}));
-    b.AddKernel([out, vi](std::byte* arena) {
-      *reinterpret_cast<int64_t*>(out.Get(arena)) = vi->i;
-    });
+    b.AddKernel(
+        [out, vi](std::byte* arena) { *reinterpret_cast<int64_t*>(out.Get(arena)) = vi->i; });
   } else if (const OnnxAttribute* vfs = b.Attr("value_floats"); vfs != nullptr) {
-    EDGE_ASSIGN_OR_RETURN(
-        Ref out, b.Output(0, DType::kFloat, {static_cast<int64_t>(vfs->floats.size())}));
+    EDGE_ASSIGN_OR_RETURN(Ref out,
+                          b.Output(0, DType::kFloat, {static_cast<int64_t>(vfs->floats.size())}));
     b.AddKernel([out, vfs](std::byte* arena) {
       std::copy(vfs->floats.begin(), vfs->floats.end(), reinterpret_cast<float*>(out.Get(arena)));
     });
   } else if (const OnnxAttribute* vis = b.Attr("value_ints"); vis != nullptr) {
-    EDGE_ASSIGN_OR_RETURN(
-        Ref out, b.Output(0, DType::kInt64, {static_cast<int64_t>(vis->ints.size())}));
+    EDGE_ASSIGN_OR_RETURN(Ref out,
+                          b.Output(0, DType::kInt64, {static_cast<int64_t>(vis->ints.size())}));
     b.AddKernel([out, vis](std::byte* arena) {
       std::copy(vis->ints.begin(), vis->ints.end(), reinterpret_cast<int64_t*>(out.Get(arena)));
     });

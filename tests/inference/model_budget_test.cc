@@ -70,8 +70,8 @@ onnx::ModelProto ConstantsOfShape(int count, const std::vector<int64_t>& shape, 
   onnx::GraphProto& g = *m.mutable_graph();
   AddInts(g, "shape", shape);
   for (int i = 0; i < count; ++i) {
-    onnx::NodeProto* n =
-        AddNode(g, "ConstantOfShape", "c" + std::to_string(i), {"shape"}, {"k" + std::to_string(i)});
+    onnx::NodeProto* n = AddNode(g, "ConstantOfShape", "c" + std::to_string(i), {"shape"},
+                                 {"k" + std::to_string(i)});
     onnx::AttributeProto* value = n->add_attribute();
     value->set_name("value");
     value->set_type(onnx::AttributeProto::TENSOR);
@@ -138,7 +138,9 @@ TEST(ModelBudget, FoldedConstantsAboveTheBudgetAreRefusedBeforeTheyAreAllocated)
                  one,
                  {"node 'c0' (ConstantOfShape): tensor [4294967296,4294967296,4294967296] is "
                   "larger than the limit"}});
-  ExpectRefused({"negative dim", ConstantsOfShape(1, {4, -3}, onnx::TensorProto::FLOAT), one,
+  ExpectRefused({"negative dim",
+                 ConstantsOfShape(1, {4, -3}, onnx::TensorProto::FLOAT),
+                 one,
                  {"node 'c0' (ConstantOfShape): negative dimension in [4,-3]"}});
 }
 
@@ -165,15 +167,24 @@ onnx::ModelProto ExpandTo(const std::string& from, const std::vector<int64_t>& t
 
 TEST(ModelBudget, ExpandToHugeOrOverflowingShapesIsRefused) {
   const LoadOptions one{.window = 4, .features = 2, .max_batch = 1};
-  ExpectRefused({"expand 2^40", ExpandTo("one", {int64_t{1} << 20, int64_t{1} << 20}), one,
+  ExpectRefused({"expand 2^40",
+                 ExpandTo("one", {int64_t{1} << 20, int64_t{1} << 20}),
+                 one,
                  {"node 'grow' (Expand): tensor [1048576,1048576] is larger than the limit"}});
   // The product overflows int64: refused before it is computed (UBSan runs this too).
   ExpectRefused({"expand overflow",
-                 ExpandTo("one", {int64_t{1} << 40, int64_t{1} << 40, int64_t{1} << 40}), one,
+                 ExpandTo("one", {int64_t{1} << 40, int64_t{1} << 40, int64_t{1} << 40}),
+                 one,
                  {"node 'grow' (Expand): tensor [1099511627776,1099511627776,1099511627776] is "
                   "larger than the limit"}});
+  // A shape list longer than any rank: refused before anything is sized by it.
+  ExpectRefused({"expand to rank 100000",
+                 ExpandTo("one", std::vector<int64_t>(100'000, 1)),
+                 one,
+                 {"node 'grow' (Expand): shape has 100000 elements (at most 64)"}});
   // Of the graph input: an arena block, refused as working memory (2 MiB in a 1 MiB budget).
-  ExpectRefused({"expand into the arena", ExpandTo("input", {65536, 1, 4, 2}),
+  ExpectRefused({"expand into the arena",
+                 ExpandTo("input", {65536, 1, 4, 2}),
                  {.window = 4, .features = 2, .max_batch = 1, .memory_budget = kMiB},
                  {"node 'grow' (Expand): working memory at batch 1 needs 2.0 MiB",
                   "above its memory budget of 1.0 MiB"}});
@@ -191,16 +202,23 @@ TEST(ModelBudget, InitializersThatDisagreeWithTheirDimsAreRefusedBeforeTheyAreAl
     return m;
   };
   // 512 MiB declared, 8 bytes given: nothing allocated (before: 512 MiB zeroed, then refused).
-  ExpectRefused({"raw_data short", with_initializer({int64_t{1} << 26}, std::string(8, '\1')), one,
+  ExpectRefused({"raw_data short",
+                 with_initializer({int64_t{1} << 26}, std::string(8, '\1')),
+                 one,
                  {"initializer 'w': tensor [67108864] needs 67108864 elements, the file has 8 "
                   "bytes of raw_data for 536870912"}});
-  ExpectRefused({"raw_data long", with_initializer({2}, std::string(24, '\1')), one,
+  ExpectRefused({"raw_data long",
+                 with_initializer({2}, std::string(24, '\1')),
+                 one,
                  {"initializer 'w': tensor [2] needs 2 elements, the file has 24 bytes of "
                   "raw_data for 16"}});
   ExpectRefused({"dims overflow",
-                 with_initializer({int64_t{1} << 32, int64_t{1} << 32, int64_t{1} << 32}, ""), one,
+                 with_initializer({int64_t{1} << 32, int64_t{1} << 32, int64_t{1} << 32}, ""),
+                 one,
                  {"initializer 'w': tensor is larger than the limit"}});
-  ExpectRefused({"negative dim", with_initializer({-1}, ""), one,
+  ExpectRefused({"negative dim",
+                 with_initializer({-1}, ""),
+                 one,
                  {"initializer 'w': tensor has a negative dimension"}});
   // Within size and consistent, but above the budget: 4 MiB of int64 in 1 MiB.
   ExpectRefused({"initializer above the budget",
@@ -218,7 +236,8 @@ TEST(ModelBudget, ManyEmptyTensorsCountTheirBookkeeping) {
     t->set_data_type(onnx::TensorProto::FLOAT);
     t->add_dims(0);
   }
-  ExpectRefused({"5000 empty initializers", m,
+  ExpectRefused({"5000 empty initializers",
+                 m,
                  {.window = 4, .features = 2, .max_batch = 1, .memory_budget = kMiB},
                  {"initializer 'e", ": float [0] needs 256 bytes", "budget of 1.0 MiB"}},
                 16 * kMiB);

@@ -26,9 +26,8 @@ inline void DeclareFloatTensor(onnx::ValueInfoProto* v, const std::string& name,
   }
 }
 
-inline onnx::NodeProto* AddNode(onnx::GraphProto& g, const std::string& op,
-                                const std::string& name, std::vector<std::string> in,
-                                std::vector<std::string> out) {
+inline onnx::NodeProto* AddNode(onnx::GraphProto& g, const std::string& op, const std::string& name,
+                                std::vector<std::string> in, std::vector<std::string> out) {
   onnx::NodeProto* n = g.add_node();
   n->set_op_type(op);
   n->set_name(name);

@@ -144,6 +144,7 @@ Status Pipeline::Impl::CreateModelSync() {
   if (models.empty() || !config_.models.repository) return Status::Ok();
   ModelSyncOptions options;
   options.clock = &clock_;
+  options.memory_budget = static_cast<int64_t>(config_.models.memory_budget);
   EDGE_ASSIGN_OR_RETURN(sync_, ModelSync::Create(*config_.models.repository,
                                                  config_.gateway.data_dir, std::move(models),
                                                  *this, options));

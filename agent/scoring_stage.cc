@@ -161,6 +161,7 @@ Status ScoringStage::LoadModels() {
   for (const auto& [dir, members] : by_dir) {
     inference::PackageOptions options;
     options.max_batch = static_cast<int>(members.size());
+    options.memory_budget = static_cast<int64_t>(config_.models.memory_budget);
     StatusOr<inference::ModelPackage> package = inference::LoadModelPackage(dir, options);
     if (!package.ok()) {
       return Status::InvalidArgument(fmt::format("deployment {}: {}",

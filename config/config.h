@@ -221,6 +221,8 @@ struct Deployment {
 
 struct ModelsConfig {
   std::optional<RepositoryConfig> repository;
+  // What each loaded model may hold (inference/memory_budget.h), 1MiB..1TiB.
+  uint64_t memory_budget = 256ull << 20;
   std::vector<Deployment> deployments;
 
   bool operator==(const ModelsConfig&) const = default;

@@ -8,7 +8,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::string_view kModelsKeys[] = {"repository", "deployments"};
+constexpr std::string_view kModelsKeys[] = {"repository", "deployments", "memory_budget"};
 constexpr std::string_view kRepositoryKeys[] = {"url", "poll_interval", "trusted_keys", "ca_file"};
 constexpr std::string_view kDeploymentKeys[] = {"asset",  "model", "package",
                                                 "inputs", "alarm", "max_input_age"};
@@ -184,6 +184,15 @@ void ReadModels(LoaderContext* ctx, const Field& f, ModelsConfig* out) {
   if (!m) return;
   auto repo = m->Get("repository");
   if (repo) out->repository = ReadRepository(ctx, *repo);
+  if (auto budget = m->Get("memory_budget")) {
+    if (auto v = reader.SizeAtLeast(*budget, 1ull << 20)) {
+      if (*v > (1ull << 40)) {
+        reader.Error(*budget, budget->value.Scalar() + " is above the maximum 1TiB");
+      } else {
+        out->memory_budget = *v;
+      }
+    }
+  }
   auto deployments = m->Get("deployments");
   if (!deployments) return;
   auto items = reader.List(*deployments);

@@ -7,12 +7,26 @@
 #include "inference/tensor_walk.h"
 
 namespace edge::inference {
+namespace {
+
+// A constant as a planned value: its storage, shared.
+Value ConstValue(const ConstTensor& t) {
+  Value v;
+  v.dtype = t.dtype;
+  v.shape = t.shape;
+  v.is_const = true;
+  v.konst = t;
+  v.ref.cdata = t.mutable_bytes();
+  return v;
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Model::Plan>> Planner::Build() {
   auto plan = std::make_unique<Model::Plan>();
   plan_ = plan.get();
   plan->batch = batch_;
-  Prepare();
+  EDGE_RETURN_IF_ERROR(Prepare());
   for (size_t n = 0; n < graph_.nodes.size(); ++n) {
     EDGE_RETURN_IF_ERROR(PlanNode(static_cast<int>(n)));
   }
@@ -21,7 +35,7 @@ StatusOr<std::unique_ptr<Model::Plan>> Planner::Build() {
   return plan;
 }
 
-void Planner::Prepare() {
+Status Planner::Prepare() {
   // Last reader of each value; graph outputs are read after the last node.
   for (size_t n = 0; n < graph_.nodes.size(); ++n) {
     for (const std::string& in : graph_.nodes[n].inputs) {
@@ -30,15 +44,7 @@ void Planner::Prepare() {
   }
   for (const OnnxValueInfo& out : graph_.outputs) last_use_[out.name] = INT_MAX;
 
-  for (const auto& [name, t] : graph_.initializers) {
-    Value v;
-    v.dtype = t.dtype;
-    v.shape = t.shape;
-    v.is_const = true;
-    v.konst = t;
-    v.ref.cdata = t.mutable_bytes();
-    values_[name] = std::move(v);
-  }
+  for (const auto& [name, t] : graph_.initializers) values_[name] = ConstValue(t);
   const OnnxValueInfo& in = graph_.inputs[0];
   Value v;
   v.dtype = DType::kFloat;
@@ -46,7 +52,9 @@ void Planner::Prepare() {
   v.block = arena_.Allocate(int64_t{batch_} * window_ * features_ * 4);
   v.ref.offset = arena_.offset(v.block);
   plan_->input = v.ref;
+  const std::string what = "input '" + in.name + "' " + TensorText(v.dtype, v.shape);
   values_[in.name] = std::move(v);
+  return budget_.ReserveArena(arena_.end(), what);
 }
 
 StatusOr<const OpSpec*> Planner::FindNodeOp(const OnnxNode& node) const {
@@ -110,12 +118,10 @@ Status Planner::PlanNode(int n) {
     for (Kernel& k : pending_kernels_) plan_->steps.push_back(std::move(k));
   }
   FinishNode(n);
-  if (arena_.end() > kMaxArenaBytes) {
-    return Status::InvalidArgument(NodeLabel(node) + ": the model needs more than " +
-                                   std::to_string(kMaxArenaBytes >> 20) +
-                                   " MiB of working memory at batch " + std::to_string(batch_));
-  }
-  return Status::Ok();
+  // The arena is allocated after planning; what this node added to it is checked now, so that
+  // the node is named.
+  return budget_.ReserveArena(
+      arena_.end(), NodeLabel(node) + ": working memory at batch " + std::to_string(batch_));
 }
 
 void Planner::FinishNode(int n) {
@@ -168,6 +174,10 @@ StatusOr<Ref> Planner::NewOutput(const NodeBuilder& b, size_t i, DType dtype, co
   v.dtype = dtype;
   v.shape = shape;
   if (b.folding()) {
+    EDGE_RETURN_IF_ERROR(budget_.Reserve(*TensorBytes(dtype, shape) + kTensorOverhead,
+                                         NodeLabel(b.node()) + ": folded constant " +
+                                             TensorText(dtype, shape) + " at batch " +
+                                             std::to_string(batch_)));
     v.is_const = true;
     v.konst = MakeConstTensor(dtype, shape);
     v.ref.cdata = v.konst.mutable_bytes();
@@ -195,10 +205,27 @@ Status Planner::NewAlias(const NodeBuilder& b, size_t i, const Value& src, const
   return Status::Ok();
 }
 
+Status Planner::NewConstOutput(const NodeBuilder& b, size_t i, const ConstTensor& t) {
+  EDGE_RETURN_IF_ERROR(CheckShape(b, t.shape));
+  if (i >= current_outputs_.size()) return b.Error("too few outputs declared");
+  current_outputs_[i] = ConstValue(t);
+  output_set_[i] = true;
+  return Status::Ok();
+}
+
+Status Planner::Reserve(const NodeBuilder& b, int64_t bytes, const std::string& what) {
+  return budget_.Reserve(bytes, NodeLabel(b.node()) + ": " + what);
+}
+
 StatusOr<Ref> Planner::NewScratch(const NodeBuilder& b, int64_t bytes) {
-  if (bytes < 0 || bytes > kMaxArenaBytes) return b.Error("scratch too large");
+  if (bytes < 0 || bytes > budget_.limit()) {
+    return b.Error("scratch of " + std::to_string(bytes) + " bytes is above the memory budget of " +
+                   BytesText(budget_.limit()));
+  }
   Ref r;
   if (b.folding()) {
+    EDGE_RETURN_IF_ERROR(
+        budget_.Reserve(bytes + kTensorOverhead, NodeLabel(b.node()) + ": folded scratch"));
     auto storage = std::make_shared<AlignedBytes>(AllocateAligned(static_cast<size_t>(bytes)));
     r.cdata = storage->data.get();
     plan_->keep_alive.push_back(storage);

@@ -10,6 +10,10 @@
 // the plan's steps, their outputs regions of the arena (inference/arena_allocator.h), released
 // when the value's last reader has been planned so that later nodes reuse them.
 //
+// Every folded constant, folded scratch and packed weight is reserved in the model's MemoryBudget
+// (inference/memory_budget.h) before it is allocated, and the arena after each node (it is only
+// allocated once every plan is built, by Model::Load).
+//
 // Errors are kInvalidArgument load errors naming the node ("node 'n' (Op): ...") or the graph
 // output.
 //
@@ -25,6 +29,7 @@
 
 #include "core/status.h"
 #include "inference/arena_allocator.h"
+#include "inference/memory_budget.h"
 #include "inference/model.h"
 #include "inference/node_builder.h"
 #include "inference/onnx_graph.h"
@@ -33,9 +38,6 @@
 namespace edge::inference {
 
 struct OpSpec;
-
-// The working memory one plan may need; a model above it is a load error.
-inline constexpr int64_t kMaxArenaBytes = int64_t{1} << 30;
 
 // Declared in inference/model.h: what the planner builds for one batch size, run by Model::Run.
 struct Model::Plan {
@@ -55,10 +57,16 @@ struct NodeCache {
 
 class Planner {
  public:
-  // REQUIRES: graph has exactly one input (Model::Load checks it); graph and cache outlive the
-  // planner.
-  Planner(const OnnxGraph& graph, NodeCache& cache, int batch, int window, int features)
-      : graph_(graph), cache_(cache), batch_(batch), window_(window), features_(features) {}
+  // REQUIRES: graph has exactly one input (Model::Load checks it); graph, cache and budget
+  // outlive the planner.
+  Planner(const OnnxGraph& graph, NodeCache& cache, MemoryBudget& budget, int batch, int window,
+          int features)
+      : graph_(graph),
+        cache_(cache),
+        budget_(budget),
+        batch_(batch),
+        window_(window),
+        features_(features) {}
 
   // The plan for this planner's batch size. Called once.
   [[nodiscard]] StatusOr<std::unique_ptr<Model::Plan>> Build();
@@ -71,7 +79,7 @@ class Planner {
 
   // Before the first node: the last reader of each value, the initializers as constants, the
   // graph input as the first arena block.
-  void Prepare();
+  [[nodiscard]] Status Prepare();
   // Plans node n: builder run, kernels folded or kept, dead values released.
   [[nodiscard]] Status PlanNode(int n);
   // The operator's row, once the node's domain and required inputs are checked.
@@ -88,6 +96,8 @@ class Planner {
                                         const Shape& shape);
   [[nodiscard]] Status NewAlias(const NodeBuilder& b, size_t i, const Value& src,
                                 const Shape& shape);
+  [[nodiscard]] Status NewConstOutput(const NodeBuilder& b, size_t i, const ConstTensor& t);
+  [[nodiscard]] Status Reserve(const NodeBuilder& b, int64_t bytes, const std::string& what);
   [[nodiscard]] StatusOr<Ref> NewScratch(const NodeBuilder& b, int64_t bytes);
   void AddKernel(Kernel k) { pending_kernels_.push_back(std::move(k)); }
   std::shared_ptr<void>& cache(int node_index) { return cache_.by_node[node_index]; }
@@ -97,6 +107,7 @@ class Planner {
 
   const OnnxGraph& graph_;
   NodeCache& cache_;
+  MemoryBudget& budget_;
   const int batch_, window_, features_;
   Model::Plan* plan_ = nullptr;
   ArenaAllocator arena_;

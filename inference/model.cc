@@ -115,12 +115,13 @@ Status RecordOutputShapes(const OnnxGraph& graph, const std::vector<Shape>& shap
   return Status::Ok();
 }
 
-StatusOr<PlannedBatches> PlanBatches(const OnnxGraph& graph, int last_batch, InputSize size) {
+StatusOr<PlannedBatches> PlanBatches(const OnnxGraph& graph, int last_batch, InputSize size,
+                                     MemoryBudget& budget) {
   PlannedBatches planned;
   NodeCache cache;
   planned.plans.resize(static_cast<size_t>(last_batch));
   for (int b = 1; b <= last_batch; ++b) {
-    Planner planner(graph, cache, b, size.window, size.features);
+    Planner planner(graph, cache, budget, b, size.window, size.features);
     EDGE_ASSIGN_OR_RETURN(std::unique_ptr<Model::Plan> plan, planner.Build());
     if (b == 1) {
       // Kernels point into the initializers' storage; the model outlives `graph`.
@@ -150,7 +151,14 @@ const char* Model::kernels() const { return Kernels().name; }
 
 StatusOr<std::unique_ptr<Model>> Model::Load(std::string_view onnx_bytes,
                                              const LoadOptions& options) {
-  EDGE_ASSIGN_OR_RETURN(OnnxGraph graph, ParseOnnxGraph(onnx_bytes));
+  if (options.memory_budget <= 0) return Status::InvalidArgument("memory budget must be positive");
+  MemoryBudget budget(options.memory_budget);
+  OnnxGraph graph;
+  try {
+    EDGE_ASSIGN_OR_RETURN(graph, ParseOnnxGraph(onnx_bytes, budget));
+  } catch (const std::bad_alloc&) {
+    return Status::InvalidArgument("out of memory while reading the model");
+  }
   EDGE_RETURN_IF_ERROR(CheckGraphInterface(graph));
   const OnnxValueInfo& in = graph.inputs[0];
   EDGE_ASSIGN_OR_RETURN(InputSize size, ResolveInputSize(in, options));
@@ -163,7 +171,7 @@ StatusOr<std::unique_ptr<Model>> Model::Load(std::string_view onnx_bytes,
   const int last_batch = in.dims[0] > 0 ? 1 : options.max_batch;
   PlannedBatches planned;
   try {
-    EDGE_ASSIGN_OR_RETURN(planned, PlanBatches(graph, last_batch, size));
+    EDGE_ASSIGN_OR_RETURN(planned, PlanBatches(graph, last_batch, size, budget));
   } catch (const std::bad_alloc&) {
     return Status::InvalidArgument("out of memory while planning the model");
   }
@@ -176,7 +184,16 @@ StatusOr<std::unique_ptr<Model>> Model::Load(std::string_view onnx_bytes,
   model->outputs_ = std::move(planned.outputs);
   model->plans_ = std::move(planned.plans);
   model->arena_bytes_ = planned.arena_bytes;
-  model->arena_ = AllocateAligned(static_cast<size_t>(model->arena_bytes_));
+  model->memory_bytes_ = budget.held();
+  model->memory_budget_ = budget.limit();
+  // Within the budget (the planner reserved it node by node); a machine that cannot give even
+  // that is a load error, not an abort.
+  try {
+    model->arena_ = AllocateAligned(static_cast<size_t>(model->arena_bytes_));
+  } catch (const std::bad_alloc&) {
+    return Status::InvalidArgument("out of memory allocating the model's " +
+                                   BytesText(model->arena_bytes_) + " of working memory");
+  }
   return model;
 }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "inference/memory_budget.h"
 #include "inference/tensor.h"
 
 namespace edge::inference {
@@ -33,6 +34,9 @@ struct LoadOptions {
   int window = -1;    // time steps per window; -1: from the model's input shape (must be fixed)
   int features = -1;  // -1: from the model's input shape (must be fixed)
   int max_batch = 32;
+  // Everything the loaded model may hold (inference/memory_budget.h); a file that needs more is
+  // refused before the allocation that would pass it.
+  int64_t memory_budget = kDefaultModelMemoryBudget;
 };
 
 struct ModelOutput {
@@ -60,6 +64,9 @@ class Model {
   const char* kernels() const;
   // Bytes of the arena shared by all batch sizes.
   int64_t arena_bytes() const { return arena_bytes_; }
+  // Bytes the model holds as its budget counts them (arena included), and that budget.
+  int64_t memory_bytes() const { return memory_bytes_; }
+  int64_t memory_budget() const { return memory_budget_; }
 
   // Scores `batch` windows. `input` is [batch, window, features] float32, row-major, already
   // normalised. REQUIRES: 1 <= batch <= max_batch().
@@ -82,6 +89,8 @@ class Model {
   std::vector<std::unique_ptr<Plan>> plans_;  // plans_[b - 1] for batch b
   AlignedBytes arena_;
   int64_t arena_bytes_ = 0;
+  int64_t memory_bytes_ = 0;
+  int64_t memory_budget_ = 0;
   int last_batch_ = 0;
 };
 

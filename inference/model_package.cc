@@ -257,6 +257,11 @@ StatusOr<ModelPackage> LoadModelPackage(const std::filesystem::path& dir,
                                    " bytes, " + manifest_path.string() + " says " +
                                    std::to_string(m.artifact_size));
   }
+  if (static_cast<int64_t>(size) > options.memory_budget) {
+    return Status::InvalidArgument(artifact.string() + ": " + std::to_string(size) +
+                                   " bytes, above the model's memory budget of " +
+                                   BytesText(options.memory_budget));
+  }
   EDGE_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(artifact, kMaxArtifactBytes));
   if (static_cast<int64_t>(bytes.size()) != m.artifact_size) {
     return Status::InvalidArgument(artifact.string() + ": changed while being read");
@@ -270,6 +275,7 @@ StatusOr<ModelPackage> LoadModelPackage(const std::filesystem::path& dir,
   load.window = m.window;
   load.features = static_cast<int>(m.features.size());
   load.max_batch = options.max_batch;
+  load.memory_budget = options.memory_budget;
   StatusOr<std::unique_ptr<Model>> model = Model::Load(bytes, load);
   if (!model.ok()) {
     return Status::InvalidArgument(artifact.string() + ": " + model.status().message() +

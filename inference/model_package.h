@@ -50,6 +50,9 @@ std::string Sha256Hex(std::string_view bytes);
 
 struct PackageOptions {
   int max_batch = 32;
+  // LoadOptions::memory_budget; an artifact larger than it is refused before it is read (its
+  // weights alone would not fit).
+  int64_t memory_budget = kDefaultModelMemoryBudget;
   // Called with manifest.json's exact bytes before anything else is parsed; a non-OK status
   // refuses the package. Unset: no signature check (offline `predict` of a local package).
   std::function<Status(const std::filesystem::path& dir, std::string_view manifest_bytes)>

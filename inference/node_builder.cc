@@ -20,6 +20,18 @@ Status NodeBuilder::Alias(size_t i, size_t j, const Shape& shape) {
   return planner_.NewAlias(*this, i, in(j), shape);
 }
 
+Status NodeBuilder::ConstOutput(size_t i, const ConstTensor& t) {
+  return planner_.NewConstOutput(*this, i, t);
+}
+
+Status NodeBuilder::CheckShape(const Shape& shape) const {
+  return planner_.CheckShape(*this, shape);
+}
+
+Status NodeBuilder::Reserve(int64_t bytes, const std::string& what) {
+  return planner_.Reserve(*this, bytes, what);
+}
+
 StatusOr<Ref> NodeBuilder::Scratch(int64_t bytes) { return planner_.NewScratch(*this, bytes); }
 
 void NodeBuilder::AddKernel(Kernel k) { planner_.AddKernel(std::move(k)); }
@@ -59,6 +71,12 @@ StatusOr<std::vector<int64_t>> NodeBuilder::ConstInts(size_t i, const std::strin
   if (v.dtype != DType::kInt64) return Error(what + " must be int64");
   if (v.shape.size() > 1) return Error(what + " must be a scalar or a 1-D tensor");
   const int64_t n = NumElements(v.shape);
+  // Shapes, axes, starts and repeats have one element per dimension: a longer list is a hostile
+  // file, refused before the builder copies it or sizes anything by it.
+  if (n > kMaxConstInts) {
+    return Error(what + " has " + std::to_string(n) + " elements (at most " +
+                 std::to_string(kMaxConstInts) + ")");
+  }
   return std::vector<int64_t>(v.konst.ints(), v.konst.ints() + n);
 }
 
@@ -70,6 +88,10 @@ StatusOr<std::vector<int64_t>> NodeBuilder::AxesInputOrAttr(size_t input, bool* 
   }
   if (auto a = AttrInts("axes"); a.has_value()) {
     *given = true;
+    if (static_cast<int64_t>(a->size()) > kMaxConstInts) {
+      return Error("axes has " + std::to_string(a->size()) + " elements (at most " +
+                   std::to_string(kMaxConstInts) + ")");
+    }
     return *a;
   }
   return std::vector<int64_t>{};

@@ -51,6 +51,10 @@ using Kernel = std::function<void(std::byte* arena)>;
 
 class Planner;
 
+// The longest shape, axes or starts list NodeBuilder::ConstInts accepts (a rank is at most
+// kMaxRank; the rest of the margin is for lists with a repeated or out-of-range entry, refused
+// with a more precise message by the builder).
+inline constexpr int64_t kMaxConstInts = 64;
 // "node 'name' (OpType)": how load errors name a node.
 std::string NodeLabel(const OnnxNode& node);
 
@@ -84,6 +88,15 @@ class NodeBuilder {
   [[nodiscard]] StatusOr<Ref> Output(size_t i, DType dtype, const Shape& shape);
   // Output i shares input j's elements with a new shape (same element count).
   [[nodiscard]] Status Alias(size_t i, size_t j, const Shape& shape);
+  // Output i is the constant t itself, shared, not copied (a Constant node's value). t's bytes
+  // must have been reserved in the model's budget already (ParseOnnxGraph does it for attributes).
+  [[nodiscard]] Status ConstOutput(size_t i, const ConstTensor& t);
+  // Refused shapes: negative, rank above kMaxRank, more than kMaxTensorElements elements. For a
+  // builder that computes with a shape before declaring it as an output.
+  [[nodiscard]] Status CheckShape(const Shape& shape) const;
+  // Counts bytes the node keeps outside the arena and the constants (packed weights) in the
+  // model's budget, before they are allocated; `what` names them in the error.
+  [[nodiscard]] Status Reserve(int64_t bytes, const std::string& what);
   // Temporary bytes for this node's kernel only.
   [[nodiscard]] StatusOr<Ref> Scratch(int64_t bytes);
   void AddKernel(Kernel k);
@@ -98,7 +111,8 @@ class NodeBuilder {
   std::string AttrString(const std::string& name, const std::string& def) const;
   std::optional<std::vector<int64_t>> AttrInts(const std::string& name) const;
 
-  // A constant int64 input as a vector (axes, shapes, indices); `what` names it in errors.
+  // A constant int64 input as a vector (axes, shapes, starts, repeats) of at most kMaxConstInts
+  // elements; `what` names it in errors.
   [[nodiscard]] StatusOr<std::vector<int64_t>> ConstInts(size_t i, const std::string& what) const;
   // Axes from input `input` when given, else from the "axes" attribute, else none; *given says
   // whether either was (opset 13 moved axes from the attribute to an input for some operators).

@@ -125,32 +125,43 @@ void CopyTypedData(const onnx::TensorProto& proto, size_t n, ConstTensor& t) {
   }
 }
 
-StatusOr<ConstTensor> ConvertTensor(const onnx::TensorProto& proto, const std::string& where) {
+// The tensor's elements, converted once the file is known to hold exactly as many as its dims
+// say and the budget has room for them: nothing is allocated for a tensor that is refused.
+StatusOr<ConstTensor> ConvertTensor(const onnx::TensorProto& proto, const std::string& where,
+                                    MemoryBudget& budget) {
   if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
     return Invalid(where + ": tensor data stored in an external file is not supported");
   }
   EDGE_ASSIGN_OR_RETURN(Shape shape, TensorShape(proto, where));
   EDGE_ASSIGN_OR_RETURN(ElementType type, TensorElementType(proto, where));
-  ConstTensor t = MakeConstTensor(type.dtype, shape);
-  const size_t n = static_cast<size_t>(NumElements(shape));
-  auto size_error = [&](size_t have) {
+  const size_t n = static_cast<size_t>(NumElements(shape));  // TensorShape bounds it
+  auto size_error = [&](const std::string& have) {
     return Invalid(where + ": tensor " + ShapeToString(shape) + " needs " + std::to_string(n) +
-                   " elements, the file has " + std::to_string(have));
+                   " elements, the file has " + have);
   };
   if (proto.has_raw_data()) {
     const size_t bytes = proto.raw_data().size();
-    if (bytes != n * type.file_size) return size_error(bytes / type.file_size);
+    if (bytes != n * type.file_size) {
+      return size_error(std::to_string(bytes) + " bytes of raw_data for " +
+                        std::to_string(n * type.file_size));
+    }
+  } else if (const size_t have = TypedDataSize(proto); have != n) {
+    return size_error(std::to_string(have));
+  }
+  EDGE_RETURN_IF_ERROR(
+      budget.Reserve(*TensorBytes(type.dtype, shape) + kTensorOverhead,
+                     where + ": " + DTypeName(type.dtype) + " " + ShapeToString(shape)));
+  ConstTensor t = MakeConstTensor(type.dtype, shape);
+  if (proto.has_raw_data()) {
     CopyRawData(proto, n, t);
   } else {
-    const size_t have = TypedDataSize(proto);
-    if (have != n) return size_error(have);
     CopyTypedData(proto, n, t);
   }
   return t;
 }
 
 StatusOr<OnnxAttribute> ConvertAttribute(const onnx::AttributeProto& proto,
-                                         const std::string& where) {
+                                         const std::string& where, MemoryBudget& budget) {
   OnnxAttribute a;
   switch (proto.type()) {
     case onnx::AttributeProto::FLOAT:
@@ -167,8 +178,9 @@ StatusOr<OnnxAttribute> ConvertAttribute(const onnx::AttributeProto& proto,
       break;
     case onnx::AttributeProto::TENSOR: {
       a.kind = OnnxAttribute::Kind::kTensor;
-      EDGE_ASSIGN_OR_RETURN(ConstTensor t,
-                            ConvertTensor(proto.t(), where + " attribute '" + proto.name() + "'"));
+      EDGE_ASSIGN_OR_RETURN(
+          ConstTensor t,
+          ConvertTensor(proto.t(), where + " attribute '" + proto.name() + "'", budget));
       a.t = std::move(t);
       break;
     }
@@ -213,7 +225,7 @@ std::string OnnxLibraryVersions() {
   return std::string("protobuf ") + EDGE_PROTOBUF_VERSION + ", onnx " + onnx::LAST_RELEASE_VERSION;
 }
 
-StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes) {
+StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes, MemoryBudget& budget) {
   if (bytes.empty()) return Invalid("empty file, not an ONNX model");
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) return Invalid("file larger than 2 GiB");
   onnx::ModelProto model;
@@ -236,7 +248,8 @@ StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes) {
   std::set<std::string> defined;
   for (const auto& init : graph.initializer()) {
     if (init.name().empty()) return Invalid("initializer without a name");
-    EDGE_ASSIGN_OR_RETURN(ConstTensor t, ConvertTensor(init, "initializer '" + init.name() + "'"));
+    EDGE_ASSIGN_OR_RETURN(ConstTensor t,
+                          ConvertTensor(init, "initializer '" + init.name() + "'", budget));
     if (!g.initializers.emplace(init.name(), std::move(t)).second) {
       return Invalid("initializer '" + init.name() + "' is defined twice");
     }
@@ -268,7 +281,7 @@ StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes) {
       }
     }
     for (const auto& ap : np.attribute()) {
-      EDGE_ASSIGN_OR_RETURN(OnnxAttribute a, ConvertAttribute(ap, where));
+      EDGE_ASSIGN_OR_RETURN(OnnxAttribute a, ConvertAttribute(ap, where, budget));
       n.attributes[ap.name()] = std::move(a);
     }
     g.nodes.push_back(std::move(n));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "inference/memory_budget.h"
 #include "inference/tensor.h"
 
 namespace edge::inference {
@@ -58,15 +59,16 @@ struct OnnxGraph {
   std::vector<OnnxValueInfo> outputs;
 };
 
-// Limits on what a file may declare, so that a hostile or corrupt file cannot make the loader
-// allocate without bound.
+// The largest single tensor a file or a plan may declare, whatever the budget (it keeps element
+// offsets and the kernels' int sizes in range); what all tensors add up to is the MemoryBudget's.
 inline constexpr int64_t kMaxTensorElements = int64_t{1} << 26;  // 256 MiB of float32
 
 // "<protobuf version>, onnx <version of the ONNX classes>".
 std::string OnnxLibraryVersions();
 
-// Parses the bytes of an .onnx file. Errors are kInvalidArgument and say what is wrong (the caller
-// prefixes the file name).
-StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes);
+// Parses the bytes of an .onnx file. Every initializer and tensor attribute is reserved in
+// `budget` before its elements are allocated. Errors are kInvalidArgument and say what is wrong
+// (the caller prefixes the file name).
+StatusOr<OnnxGraph> ParseOnnxGraph(std::string_view bytes, MemoryBudget& budget);
 
 }  // namespace edge::inference

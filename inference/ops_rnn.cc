@@ -218,6 +218,18 @@ RnnWeights PackDirection(const RnnLayer& l, int d, RnnPack& pack) {
   return rw;
 }
 
+// Bytes PackDirection allocates for all directions, each allocation with its bookkeeping. W and R
+// are initializers of checked size, so nothing here overflows.
+int64_t PackedBytes(const RnnLayer& l) {
+  const KernelTable& kt = Kernels();
+  const int hi = static_cast<int>(l.hidden), gh = static_cast<int>(l.gates * l.hidden);
+  int64_t floats = l.input * gh + gh + l.hidden + (l.peep != nullptr ? 3 * l.hidden : 0);
+  floats +=
+      l.lstm ? kt.packed_floats(hi, gh) : kt.packed_floats(hi, 2 * hi) + kt.packed_floats(hi, hi);
+  const int64_t allocations = 5 + (l.peep != nullptr ? 1 : 0);
+  return l.num_dirs * (floats * 4 + allocations * kTensorOverhead);
+}
+
 // The outputs the node asks for (Y, Y_h, and Y_c for an LSTM), the scratch, and one kernel that
 // runs every direction.
 Status AddRnnKernel(NodeBuilder& b, const RnnLayer& l, std::shared_ptr<const RnnPack> pack) {
@@ -283,6 +295,7 @@ Status Rnn(NodeBuilder& b, bool lstm) {
   // Packed weights, shared by the plans of all batch sizes.
   std::shared_ptr<void>& cached = b.cache();
   if (!cached) {
+    EDGE_RETURN_IF_ERROR(b.Reserve(PackedBytes(layer), "packed weights"));
     auto pack = std::make_shared<RnnPack>();
     for (int d = 0; d < layer.num_dirs; ++d) pack->dirs.push_back(PackDirection(layer, d, *pack));
     cached = pack;

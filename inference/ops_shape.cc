@@ -18,28 +18,33 @@
 namespace edge::inference {
 
 Status OpConstant(NodeBuilder& b) {
-  ConstTensor t;
+  // The value tensor was reserved in the budget when the file was parsed: every plan shares it.
   if (const OnnxAttribute* a = b.Attr("value"); a != nullptr && a->t.has_value()) {
-    t = *a->t;
-  } else if (const OnnxAttribute* vf = b.Attr("value_float"); vf != nullptr) {
-    t = MakeConstTensor(DType::kFloat, {});
-    *reinterpret_cast<float*>(t.mutable_bytes()) = vf->f;
+    return b.ConstOutput(0, *a->t);
+  }
+  // The list forms are copied from the attribute, which outlives the folding kernel.
+  if (const OnnxAttribute* vf = b.Attr("value_float"); vf != nullptr) {
+    EDGE_ASSIGN_OR_RETURN(Ref out, b.Output(0, DType::kFloat, {}));
+    b.AddKernel([out, vf](std::byte* arena) { *reinterpret_cast<float*>(out.Get(arena)) = vf->f; });
   } else if (const OnnxAttribute* vi = b.Attr("value_int"); vi != nullptr) {
-    t = MakeConstTensor(DType::kInt64, {});
-    *reinterpret_cast<int64_t*>(t.mutable_bytes()) = vi->i;
+    EDGE_ASSIGN_OR_RETURN(Ref out, b.Output(0, DType::kInt64, {}));
+    b.AddKernel(
+        [out, vi](std::byte* arena) { *reinterpret_cast<int64_t*>(out.Get(arena)) = vi->i; });
   } else if (const OnnxAttribute* vfs = b.Attr("value_floats"); vfs != nullptr) {
-    t = MakeConstTensor(DType::kFloat, {static_cast<int64_t>(vfs->floats.size())});
-    std::copy(vfs->floats.begin(), vfs->floats.end(), reinterpret_cast<float*>(t.mutable_bytes()));
+    EDGE_ASSIGN_OR_RETURN(Ref out,
+                          b.Output(0, DType::kFloat, {static_cast<int64_t>(vfs->floats.size())}));
+    b.AddKernel([out, vfs](std::byte* arena) {
+      std::copy(vfs->floats.begin(), vfs->floats.end(), reinterpret_cast<float*>(out.Get(arena)));
+    });
   } else if (const OnnxAttribute* vis = b.Attr("value_ints"); vis != nullptr) {
-    t = MakeConstTensor(DType::kInt64, {static_cast<int64_t>(vis->ints.size())});
-    std::copy(vis->ints.begin(), vis->ints.end(), reinterpret_cast<int64_t*>(t.mutable_bytes()));
+    EDGE_ASSIGN_OR_RETURN(Ref out,
+                          b.Output(0, DType::kInt64, {static_cast<int64_t>(vis->ints.size())}));
+    b.AddKernel([out, vis](std::byte* arena) {
+      std::copy(vis->ints.begin(), vis->ints.end(), reinterpret_cast<int64_t*>(out.Get(arena)));
+    });
   } else {
     return b.Error("no supported value attribute (value, value_float(s), value_int(s))");
   }
-  EDGE_ASSIGN_OR_RETURN(Ref out, b.Output(0, t.dtype, t.shape));
-  const size_t bytes = static_cast<size_t>(NumElements(t.shape)) * ElementSize(t.dtype);
-  b.AddKernel(
-      [out, t, bytes](std::byte* arena) { std::memcpy(out.Get(arena), t.mutable_bytes(), bytes); });
   return Status::Ok();
 }
 
@@ -365,6 +370,8 @@ Status OpExpand(NodeBuilder& b) {
     return b.Error("cannot expand " + ShapeToString(in.shape) + " to " +
                    ShapeToString(Shape(spec.begin(), spec.end())));
   }
+  // The target comes from the file: checked before its element count is computed.
+  EDGE_RETURN_IF_ERROR(b.CheckShape(out));
   if (NumElements(out) == NumElements(in.shape)) return b.Alias(0, 0, out);
   EDGE_ASSIGN_OR_RETURN(Ref o, b.Output(0, in.dtype, out));
   Walk<2> w;

@@ -174,6 +174,7 @@ class ModelSync::Impl {
 StatusOr<inference::ModelPackage> ModelSync::Impl::LoadVerified(const fs::path& dir, int batch) {
   inference::PackageOptions options;
   options.max_batch = batch;
+  options.memory_budget = options_.memory_budget;
   options.verify_manifest = inference::SignatureCheck(keys_);
   EDGE_ASSIGN_OR_RETURN(inference::ModelPackage package, inference::LoadModelPackage(dir, options));
   EDGE_RETURN_IF_ERROR(SmokeTest(package));

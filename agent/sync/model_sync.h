@@ -53,6 +53,8 @@ struct ModelSyncOptions {
   HttpOptions http;  // ca_file is taken from the repository config
   std::chrono::milliseconds probation{std::chrono::minutes(5)};
   const Clock* clock = nullptr;  // null: the system clock
+  // What each model may hold (models.memory_budget, inference/memory_budget.h).
+  int64_t memory_budget = inference::kDefaultModelMemoryBudget;
 };
 
 struct ModelSyncStats {

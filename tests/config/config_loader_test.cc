@@ -646,6 +646,7 @@ TEST(LoadConfig, DeploymentInputsMayNameTemplatedMqttTags) {
       "    topic: plant1/line3/+/vib\n"
       "    tags: [{name: '{2}.vib_rms', field: /rms}]\n"
       "models:\n"
+      "  memory_budget: 64MiB\n"
       "  deployments:\n"
       "    - asset: pump1\n"
       "      package: pkg\n"
@@ -661,6 +662,7 @@ TEST(LoadConfig, DeploymentInputsMayNameTemplatedMqttTags) {
   EXPECT_EQ(d.alarm.raise_after, 10000);
   EXPECT_EQ(d.alarm.clear_after, 1);
   EXPECT_EQ(d.max_input_age, 3s);
+  EXPECT_EQ(c.models.memory_budget, 64ull << 20);
 
   // A name the template cannot produce is still an unknown tag.
   const LoadResult r = Load(

@@ -116,23 +116,6 @@ void AddTensor(onnx::GraphProto& g, const std::string& name, const std::vector<i
   for (float v : values) t->add_float_data(v);
 }
 
-onnx::NodeProto* AddNode(onnx::GraphProto& g, const std::string& op, const std::string& name,
-                         std::vector<std::string> in, std::vector<std::string> out) {
-  onnx::NodeProto* n = g.add_node();
-  n->set_op_type(op);
-  n->set_name(name);
-  for (auto& s : in) n->add_input(s);
-  for (auto& s : out) n->add_output(s);
-  return n;
-}
-
-void SetInt(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  onnx::AttributeProto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-
 void SetInts(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
   onnx::AttributeProto* a = n->add_attribute();
   a->set_name(name);
@@ -195,12 +178,6 @@ GruModel MakeGruModel(int window, int features, int hidden, const std::string& d
   AddNode(g, "Reshape", "flatten", {"y_bd", "flat"}, {"feat"});
   SetInt(AddNode(g, "Gemm", "head", {"feat", "head_w", "head_b"}, {"score"}), "transB", 1);
   return m;
-}
-
-std::string Bytes(const onnx::ModelProto& p) {
-  std::string s;
-  EXPECT_TRUE(p.SerializeToString(&s));
-  return s;
 }
 
 void ExpectNear(const std::vector<float>& want, const float* got, const std::string& what) {
@@ -503,6 +480,27 @@ TEST(Model, ShapeSubgraphIsFoldedAndNothingButKernelsRuns) {
   ASSERT_TRUE(reference.ok());
   (*reference)->Run(input.data(), 3);
   for (int b = 0; b < 3; ++b) EXPECT_FLOAT_EQ((*model)->output(0)[b], (*reference)->output(0)[b]);
+}
+
+TEST(Model, MemoryBytesIsExactlyTheBudgetTheModelNeeds) {
+  // What the model reports it holds is what the budget counted: a budget of exactly that loads,
+  // one byte less is refused (inference/memory_budget.h; hostile files in model_budget_test.cc).
+  GruModel m = MakeGruModel(6, 3, 5, "bidirectional", 1);
+  auto model = Model::Load(Bytes(m.proto), {.window = 6, .features = 3, .max_batch = 4});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const int64_t held = (*model)->memory_bytes();
+  EXPECT_EQ((*model)->memory_budget(), kDefaultModelMemoryBudget);
+  EXPECT_GT(held, (*model)->arena_bytes());
+  EXPECT_LT(held, 64 * 1024);
+  auto exact = Model::Load(Bytes(m.proto),
+                           {.window = 6, .features = 3, .max_batch = 4, .memory_budget = held});
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  EXPECT_EQ((*exact)->memory_bytes(), held);
+  auto less = Model::Load(Bytes(m.proto),
+                          {.window = 6, .features = 3, .max_batch = 4, .memory_budget = held - 1});
+  ASSERT_FALSE(less.ok());
+  EXPECT_NE(less.status().message().find("above its memory budget of"), std::string::npos)
+      << less.status().message();
 }
 
 TEST(Model, SupportedOperatorsCoverWhatTorchExportsForRnnStacks) {

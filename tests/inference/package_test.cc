@@ -150,6 +150,26 @@ TEST(ModelPackage, SignatureHookSeesTheManifestBytesFirst) {
   EXPECT_NE(pkg.status().message().find("signature does not verify"), std::string::npos);
 }
 
+TEST(ModelPackage, ArtifactLargerThanTheMemoryBudgetIsRefusedBeforeItIsRead) {
+  ScratchDir dir;
+  const std::string onnx = TinyModel();
+  dir.Write("model.onnx", onnx);
+  dir.Write("manifest.json", ManifestFor(onnx));
+  PackageOptions options;
+  options.memory_budget = static_cast<int64_t>(onnx.size()) - 1;
+  auto pkg = LoadModelPackage(dir.path(), options);
+  ASSERT_FALSE(pkg.ok());
+  EXPECT_NE(pkg.status().message().find("model.onnx: " + std::to_string(onnx.size()) +
+                                        " bytes, above the model's memory budget of"),
+            std::string::npos)
+      << pkg.status().message();
+  // The same package within its budget loads, and says what it holds.
+  options.memory_budget = kDefaultModelMemoryBudget;
+  auto ok = LoadModelPackage(dir.path(), options);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_GT(ok->model->memory_bytes(), 0);
+}
+
 TEST(ModelPackage, ArtifactSizeHashAndShapeAreChecked) {
   const std::string onnx = TinyModel();
   {

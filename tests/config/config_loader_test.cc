@@ -696,7 +696,7 @@ TEST(LoadConfigFile, UnreadableFileIsOneDiagnostic) {
   EXPECT_EQ(Errors(LoadConfigFile(missing)),
             missing + ":1:1: error: cannot read file: no such file or directory\n");
   EXPECT_EQ(Errors(LoadConfigFile(dir.path().string())),
-            dir.path().string() + ":1:1: error: cannot read file: is a directory\n");
+            dir.path().string() + ":1:1: error: cannot read file: is a directory, not a regular file\n");
 }
 
 }  // namespace

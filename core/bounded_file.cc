@@ -95,4 +95,42 @@ StatusOr<std::string> ReadBoundedFile(const std::string& path, size_t max_bytes)
   return text;
 }
 
+StatusOr<bool> LineReader::Next(std::string* line) {
+  line->clear();
+  bool any = false;
+  while (true) {
+    if (pos_ == len_) {
+      if (eof_) break;
+      const ssize_t n = ::read(fd_.get(), buf_, sizeof buf_);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::InvalidArgument("cannot read: " + ErrnoFault(errno));
+      pos_ = 0;
+      len_ = static_cast<size_t>(n);
+      if (n == 0) {
+        eof_ = true;
+        break;
+      }
+    }
+    any = true;
+    const char* start = buf_ + pos_;
+    const void* nl = std::memchr(start, '\n', len_ - pos_);
+    const size_t take = nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - start)
+                                      : len_ - pos_;
+    if (line->size() + take > max_line_bytes_) {
+      return Status::InvalidArgument("line " + std::to_string(line_number_ + 1) +
+                                     " is longer than the limit of " +
+                                     DescribeBound(max_line_bytes_));
+    }
+    line->append(start, take);
+    pos_ += take;
+    if (nl != nullptr) {
+      ++pos_;
+      break;
+    }
+  }
+  if (!any) return false;
+  ++line_number_;
+  return true;
+}
+
 }  // namespace edge

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "core/status.h"
 
@@ -47,6 +48,29 @@ std::string ErrnoFault(int err);
 
 // The whole content of the regular file `path`, if it has at most `max_bytes`.
 [[nodiscard]] StatusOr<std::string> ReadBoundedFile(const std::string& path, size_t max_bytes);
+
+// The lines of an open file, each of at most a bound: a 1 GiB line (or /dev/zero, which has
+// none) is refused after the bound, not held. Reads in blocks; one reader per thread.
+class LineReader {
+ public:
+  LineReader(FileDescriptor fd, size_t max_line_bytes)
+      : fd_(std::move(fd)), max_line_bytes_(max_line_bytes) {}
+
+  // The next line, without its '\n', into `line`: true, or false at the end of the file.
+  // InvalidArgument "line N is longer than the limit of ..." past the bound.
+  [[nodiscard]] StatusOr<bool> Next(std::string* line);
+  // The 1-based number of the line Next returned last.
+  int line_number() const { return line_number_; }
+
+ private:
+  FileDescriptor fd_;
+  size_t max_line_bytes_;
+  char buf_[65536];
+  size_t pos_ = 0;
+  size_t len_ = 0;
+  bool eof_ = false;
+  int line_number_ = 0;
+};
 
 // "1 MiB (1048576 bytes)": a bound in a message.
 std::string DescribeBound(size_t bytes);

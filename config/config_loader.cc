@@ -1,9 +1,5 @@
 #include "config/config_loader.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <filesystem>
 
 #include "config/file_checks.h"
@@ -11,6 +7,7 @@
 #include "config/section_readers.h"
 #include "config/yaml_diagnostics.h"
 #include "config/yaml_reader.h"
+#include "core/bounded_file.h"
 
 namespace edge::config {
 namespace {
@@ -107,33 +104,16 @@ LoadResult LoadConfigString(std::string_view yaml, const std::string& display_pa
 }
 
 LoadResult LoadConfigFile(const std::string& path) {
-  std::string text;
-  int err = 0;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    err = errno;
-  } else {
-    char buf[65536];
-    while (true) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n > 0) {
-        text.append(buf, static_cast<size_t>(n));
-      } else if (n == 0) {
-        break;
-      } else if (errno != EINTR) {
-        err = errno;  // EISDIR for a directory
-        break;
-      }
-    }
-    ::close(fd);
-  }
-  if (err != 0) {
+  StatusOr<std::string> text = ReadBoundedFile(path, kMaxConfigBytes);
+  if (!text.ok()) {
     LoadResult result;
-    result.errors.push_back(Diagnostic{path, 1, 1, "cannot read file: " + ErrnoText(err)});
+    std::string_view fault = text.status().message();
+    if (fault.rfind("cannot open: ", 0) == 0) fault.remove_prefix(13);
+    result.errors.push_back(Diagnostic{path, 1, 1, "cannot read file: " + std::string(fault)});
     return result;
   }
   const std::string base_dir = std::filesystem::path(path).parent_path().string();
-  return LoadConfigString(text, path, base_dir);
+  return LoadConfigString(*text, path, base_dir);
 }
 
 }  // namespace edge::config

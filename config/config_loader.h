@@ -48,6 +48,12 @@ struct LoadResult {
   bool ok() const { return errors.empty(); }
 };
 
+// The largest configuration file the loader reads. A site of a thousand tags is about 100 KiB;
+// yaml-cpp needs some 80 times a file's size in memory, so this bound keeps a load (and a
+// reload next to a running agent) under about 100 MiB. Larger files, and files that are not
+// regular (a device, a FIFO), are refused before they are parsed.
+inline constexpr size_t kMaxConfigBytes = size_t{1} << 20;
+
 // Reads and validates `path`; diagnostics name the file as `path` was given.
 LoadResult LoadConfigFile(const std::string& path);
 

@@ -4,17 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
+
+#include "core/bounded_file.h"
+#include "core/quoted.h"
 
 namespace edge::config {
 namespace {
 
 std::string FileError(const std::string& given, const std::string& what) {
-  std::string msg = "cannot read '" + given + "': " + what;
+  std::string msg = "cannot read " + Quoted(given) + ": " + what;
   if (!std::filesystem::path(given).is_absolute()) {
     msg += " (relative paths start at the configuration file's directory)";
   }
@@ -29,27 +30,24 @@ std::string ResolvePath(const std::filesystem::path& base_dir, const std::string
   return (base_dir / p).lexically_normal().string();
 }
 
-std::string ErrnoText(int err) {
-  std::string text = std::strerror(err);
-  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
-  return text;
-}
+std::string ErrnoText(int err) { return ErrnoFault(err); }
 
 Status CheckReadableFile(const std::string& given, const std::string& path) {
-  // O_NONBLOCK: a FIFO named by mistake must not hang the load.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return Status::InvalidArgument(FileError(given, ErrnoText(errno)));
-  struct stat st {};
-  const bool is_dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-  ::close(fd);
-  if (is_dir) return Status::InvalidArgument(FileError(given, "is a directory, expected a file"));
+  // A regular file within the bound (core/bounded_file.h): a FIFO named by mistake must not
+  // hang the load, /dev/zero must not be read by whoever reads the file next.
+  StatusOr<FileDescriptor> fd = OpenRegularFile(path, kMaxReferencedFileBytes);
+  if (!fd.ok()) {
+    std::string_view fault = fd.status().message();
+    if (fault.rfind("cannot open: ", 0) == 0) fault.remove_prefix(13);
+    return Status::InvalidArgument(FileError(given, std::string(fault)));
+  }
   return Status::Ok();
 }
 
 Status CheckSecretFile(const std::string& given, const std::string& path) {
   EDGE_RETURN_IF_ERROR(CheckReadableFile(given, path));
   if (std::string fault = WorldReadableFault(path); !fault.empty()) {
-    return Status::InvalidArgument("'" + given + "' " + fault);
+    return Status::InvalidArgument(Quoted(given) + " " + fault);
   }
   return Status::Ok();
 }
@@ -70,8 +68,8 @@ Status CheckPackageDir(const std::string& given, const std::string& path) {
   }
   ::close(fd);
   if (::access((path + "/manifest.json").c_str(), R_OK) != 0) {
-    return Status::InvalidArgument("'" + given +
-                                   "' has no readable manifest.json; is it a model package?");
+    return Status::InvalidArgument(Quoted(given) +
+                                   " has no readable manifest.json; is it a model package?");
   }
   return Status::Ok();
 }
@@ -82,13 +80,13 @@ Status CheckPublicKeyFile(const std::string& given, const std::string& path) {
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<size_t>(in.gcount()));
   if (head.find("PRIVATE KEY-----") != std::string::npos) {
-    return Status::InvalidArgument("'" + given +
-                                   "' is a private key; give the public key (keep the private "
+    return Status::InvalidArgument(Quoted(given) +
+                                   " is a private key; give the public key (keep the private "
                                    "one off the line PC)");
   }
   if (head.find("-----BEGIN PUBLIC KEY-----") == std::string::npos) {
-    return Status::InvalidArgument("'" + given +
-                                   "' is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
+    return Status::InvalidArgument(Quoted(given) +
+                                   " is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
   }
   return Status::Ok();
 }

@@ -23,7 +23,12 @@ std::string ResolvePath(const std::filesystem::path& base_dir, const std::string
 // strerror(err) as a message fragment, first letter lowercased: "no such file or directory".
 std::string ErrnoText(int err);
 
-// A regular file the agent can open for reading (not a directory).
+// The largest file a configuration may name for the agent to read (a password, a key, a
+// certificate or CA bundle; /etc/ssl/certs/ca-certificates.crt is about 200 KiB).
+inline constexpr size_t kMaxReferencedFileBytes = size_t{1} << 20;
+
+// A regular file the agent can open for reading, of at most kMaxReferencedFileBytes (not a
+// directory, a device or a FIFO).
 [[nodiscard]] Status CheckReadableFile(const std::string& given, const std::string& path);
 
 // A file holding a secret (a password, a private key): readable, and not by every user.

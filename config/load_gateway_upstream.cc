@@ -5,6 +5,7 @@
 
 #include "config/section_readers.h"
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::config::internal {
 namespace {
@@ -29,7 +30,7 @@ void ReadClientId(LoaderContext* ctx, const Field& f, BrokerConfig* out) {
   if (printable) {
     out->client_id = *s;
   } else {
-    reader.Error(f, "'" + *s + "' is not a valid client id (no spaces or control characters)");
+    reader.Error(f, Quoted(*s) + " is not a valid client id (no spaces or control characters)");
   }
 }
 
@@ -72,7 +73,7 @@ void ReadGateway(LoaderContext* ctx, const MapView& root, GatewayConfig* out) {
   auto m = reader.Map(*f, kGatewayKeys);
   if (!m) return;
   if (auto id = reader.Require(*m, "id")) {
-    if (auto s = ctx->Name(*id, "id")) out->id = *s;
+    if (auto s = ctx->Name(*id, "id", kMaxGatewayIdBytes)) out->id = *s;
   }
   if (auto dir = m->Get("data_dir")) {
     if (auto s = ctx->NonEmptyString(*dir)) out->data_dir = ctx->Resolve(*s);
@@ -109,7 +110,7 @@ bool ReadBrokerUri(LoaderContext* ctx, const Field& f, BrokerConfig* out) {
   if (!s) return false;
   auto address = ParseBrokerUri(*s);
   if (!address.ok()) {
-    reader.Error(f, "'" + *s + "': " + address.status().message());
+    reader.Error(f, Quoted(*s) + ": " + address.status().message());
     return false;
   }
   out->uri = *s;

@@ -6,6 +6,7 @@
 
 #include "config/section_readers.h"
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::config::internal {
 namespace {
@@ -115,7 +116,7 @@ bool ModbusReader::ReadTransport(const MapView& m, ModbusDevice* d) {
       if (st.ok()) {
         d->host = *s;
       } else {
-        reader_.Error(*host, "'" + *s + "': " + st.message());
+        reader_.Error(*host, Quoted(*s) + ": " + st.message());
         ok = false;
       }
     }
@@ -230,7 +231,7 @@ void ModbusReader::CheckSharedBuses(const std::vector<ModbusDevice>& devices) {
     if (a.baud != b.baud || a.parity != b.parity || a.data_bits != b.data_bits ||
         a.stop_bits != b.stop_bits) {
       const Field& sf = serial_fields_[d.name];
-      reader_.Error(sf, "settings differ from device '" + first.name + "' on the same bus " +
+      reader_.Error(sf, "settings differ from device " + Quoted(first.name) + " on the same bus " +
                             b.device + " (" + SerialText(b) + " vs " + SerialText(a) +
                             "); one bus runs at one speed and framing");
     }
@@ -239,7 +240,7 @@ void ModbusReader::CheckSharedBuses(const std::vector<ModbusDevice>& devices) {
       if (other.serial && other.serial->device == b.device && other.unit_id == d.unit_id) {
         const UnitRef& uf = unit_refs_[d.name];
         ctx_->sink().Add(uf.pos, uf.path + ": unit " + std::to_string(d.unit_id) +
-                                     " is already device '" + other.name + "' on " + b.device);
+                                     " is already device " + Quoted(other.name) + " on " + b.device);
         break;
       }
     }

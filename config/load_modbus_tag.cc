@@ -3,6 +3,7 @@
 // checked against them, and a fault is reported once, at the key that contradicts them.
 #include "config/section_readers.h"
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::config::internal {
 namespace {
@@ -104,8 +105,8 @@ bool ModbusTagReader::ReadName() {
     return false;
   }
   ctx_->RegisterTag(*name, *s);
-  if (!IsValidName(*s)) {
-    reader_.Error(*name, "'" + *s + "' is not a valid tag name (letters, digits, '_', '.', '-')");
+  if (std::string fault = NameFault(*s); !fault.empty()) {
+    reader_.Error(*name, NameError(*s, "tag name", fault));
     return false;
   }
   tag_.name = *s;

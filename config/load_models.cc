@@ -2,6 +2,7 @@
 // must be signed with) and the deployments (which model runs for which asset, on which tags).
 #include "config/section_readers.h"
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::config::internal {
 namespace {
@@ -122,8 +123,8 @@ bool DeploymentsReader::ReadModelSource(const MapView& m, Deployment* d) {
     if (auto s = ctx_->Name(*model, "model name")) {
       d->model = *s;
       if (!have_repository_ && !package) {
-        reader_.Error(*model, "'" + *s +
-                                  "' needs a models.repository to download it from (or use "
+        reader_.Error(*model, Quoted(*s) +
+                                  " needs a models.repository to download it from (or use "
                                   "package: for a local directory)");
         ok = false;
       }

@@ -2,6 +2,7 @@
 // (where /metrics and /health listen).
 #include "config/section_readers.h"
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::config::internal {
 namespace {
@@ -39,7 +40,7 @@ void ReadHttp(LoaderContext* ctx, const Field& f, HttpConfig* out) {
   if (Status st = CheckListenAddress(*s); st.ok()) {
     out->listen = *s;
   } else {
-    reader.Error(*listen, "'" + *s + "': " + st.message());
+    reader.Error(*listen, Quoted(*s) + ": " + st.message());
   }
 }
 

@@ -7,6 +7,7 @@
 #include "config/section_readers.h"
 #include "config/units.h"
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::config::internal {
 namespace {
@@ -92,8 +93,8 @@ std::optional<TelemetryStream> TelemetryReader::Read(const Field& f) {
 bool TelemetryReader::ReadName(const MapView& m, TelemetryStream* s) {
   if (!ctx_->ReadUniqueName(m, "name", "stream name", &names_, "stream", &s->name)) return false;
   if (s->name != kAlarmContextStream) return true;
-  reader_.Error(*m.Get("name"), "'" + s->name +
-                                    "' is the stream of the alarm context messages "
+  reader_.Error(*m.Get("name"), Quoted(s->name) +
+                                    " is the stream of the alarm context messages "
                                     "(uplink.alarm_context); choose another name");
   return false;
 }
@@ -120,8 +121,8 @@ bool TelemetryReader::ReadTagGlobs(const MapView& m, TelemetryStream* s) {
       reader_.Error(item, "empty tag glob");
       ok = false;
     } else if (!std::all_of(glob->begin(), glob->end(), IsGlobCharacter)) {
-      reader_.Error(item, "'" + *glob +
-                              "' can match no tag: tag names have letters, digits, '_', '.', "
+      reader_.Error(item, Quoted(*glob) +
+                              " can match no tag: tag names have letters, digits, '_', '.', "
                               "'-', and globs add * and ?");
       ok = false;
     } else {

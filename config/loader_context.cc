@@ -2,9 +2,18 @@
 
 #include <utility>
 
+#include "core/quoted.h"
+
 namespace edge::config::internal {
 
 std::string LineRef(SourcePos pos) { return "line " + std::to_string(pos.line); }
+
+std::string NameError(std::string_view name, std::string_view what, const std::string& fault) {
+  if (fault.rfind("longer", 0) == 0) {
+    return Quoted(name) + " is not a valid " + std::string(what) + ": " + fault;
+  }
+  return Quoted(name) + " is not a valid " + std::string(what) + " (letters, digits, '_', '.', '-')";
+}
 
 LoaderContext::LoaderContext(DiagnosticSink* sink, const std::string& base_dir)
     : sink_(sink), reader_(sink) {
@@ -16,12 +25,12 @@ LoaderContext::LoaderContext(DiagnosticSink* sink, const std::string& base_dir)
 
 // ---- common value checks --------------------------------------------------------------------
 
-std::optional<std::string> LoaderContext::Name(const Field& f, std::string_view what) {
+std::optional<std::string> LoaderContext::Name(const Field& f, std::string_view what,
+                                               size_t max_bytes) {
   auto s = reader_.String(f);
   if (!s) return std::nullopt;
-  if (!IsValidName(*s)) {
-    reader_.Error(f, "'" + *s + "' is not a valid " + std::string(what) +
-                         " (letters, digits, '_', '.', '-')");
+  if (std::string fault = NameFault(*s, max_bytes); !fault.empty()) {
+    reader_.Error(f, NameError(*s, what, fault));
     return std::nullopt;
   }
   return s;
@@ -42,7 +51,7 @@ std::optional<std::string> LoaderContext::CheckedString(const Field& f, ValueChe
   if (!s) return std::nullopt;
   Status st = check(*s);
   if (!st.ok()) {
-    reader_.Error(f, "'" + *s + "': " + st.message());
+    reader_.Error(f, Quoted(*s) + ": " + st.message());
     return std::nullopt;
   }
   return s;
@@ -124,7 +133,7 @@ std::optional<std::vector<Field>> LoaderContext::TagHoldingList(const Field& f) 
 void LoaderContext::RegisterTag(const Field& f, const std::string& name) {
   auto [it, inserted] = tag_defs_.emplace(name, TagDef{f.value_pos, f.path});
   if (!inserted) {
-    reader_.Error(f, "duplicate tag name '" + name + "'; first defined at " +
+    reader_.Error(f, "duplicate tag name " + Quoted(name) + "; first defined at " +
                          LineRef(it->second.pos) + " (" + it->second.path + ")");
   }
 }
@@ -144,9 +153,9 @@ std::optional<std::string> LoaderContext::TagReference(const Field& f) {
   std::vector<std::string_view> known;
   for (const auto& [name, def] : tag_defs_) known.push_back(name);
   const std::string suggestion = ClosestMatch(*s, known);
-  reader_.Error(f, "unknown tag '" + *s + "'" +
+  reader_.Error(f, "unknown tag " + Quoted(*s) +
                        (suggestion.empty() ? " (no Modbus or MQTT tag has this name)"
-                                           : "; did you mean '" + suggestion + "'?"));
+                                           : "; did you mean " + Quoted(suggestion) + "?"));
   return std::nullopt;
 }
 
@@ -164,12 +173,18 @@ void LoaderContext::AddConnection(const MapView& m, const BrokerConfig& b) {
 }
 
 void LoaderContext::CheckClientIds() {
+  for (const Connection& c : connections_) {
+    if (c.client_id.size() <= kMaxClientIdBytes) continue;
+    sink_->Add(c.pos, c.id_path + ": client id " + Quoted(c.client_id) + " is " +
+                          TooLongFault(c.client_id.size(), kMaxClientIdBytes) +
+                          ", more than some brokers accept; set a shorter client_id");
+  }
   for (size_t i = 0; i < connections_.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       const Connection& a = connections_[j];
       const Connection& b = connections_[i];
       if (a.client_id.empty() || a.client_id != b.client_id || a.uri != b.uri) continue;
-      sink_->Add(b.pos, b.id_path + ": client id '" + b.client_id + "' is also used by " + a.path +
+      sink_->Add(b.pos, b.id_path + ": client id " + Quoted(b.client_id) + " is also used by " + a.path +
                             " on the same broker; the broker would disconnect one");
       break;
     }

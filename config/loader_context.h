@@ -51,8 +51,10 @@ class LoaderContext {
 
   // ---- common value checks: each reports its fault at `f` and returns nullopt / false ----
 
-  // A string that IsValidName accepts; `what` names it in the message ("device name").
-  std::optional<std::string> Name(const Field& f, std::string_view what);
+  // A string that IsValidName accepts (at most `max_bytes`); `what` names it in the message
+  // ("device name").
+  std::optional<std::string> Name(const Field& f, std::string_view what,
+                                  size_t max_bytes = kMaxNameBytes);
   std::optional<std::string> NonEmptyString(const Field& f);
   // A string that `check` accepts; a rejected one is reported with the value quoted.
   std::optional<std::string> CheckedString(const Field& f, ValueCheck check);
@@ -155,5 +157,8 @@ bool LoaderContext::ReadTags(const MapView& m, std::string_view empty_message,
 
 // "line 12", for "first defined at line 12".
 std::string LineRef(SourcePos pos);
+
+// "'a b' is not a valid tag name (letters, digits, '_', '.', '-')" for the NameFault `fault`.
+std::string NameError(std::string_view name, std::string_view what, const std::string& fault);
 
 }  // namespace edge::config::internal

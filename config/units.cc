@@ -4,6 +4,8 @@
 #include <cctype>
 #include <limits>
 
+#include "core/quoted.h"
+
 namespace edge::config {
 namespace {
 
@@ -50,13 +52,6 @@ uint64_t Pow10(int n) {
   uint64_t p = 1;
   while (n-- > 0) p *= 10;
   return p;
-}
-
-std::string Quoted(std::string_view text) {
-  std::string out = "'";
-  out += text;
-  out += "'";
-  return out;
 }
 
 struct Unit {

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/quoted.h"
+
 namespace edge::config {
 namespace {
 
@@ -38,20 +40,20 @@ StatusOr<std::string> ParseHostPart(std::string_view host) {
   if (host.empty()) return Status::InvalidArgument("missing host");
   if (host.front() == '[') {
     if (host.back() != ']' || host.size() < 3) {
-      return Status::InvalidArgument("unterminated IPv6 address '" + std::string(host) + "'");
+      return Status::InvalidArgument("unterminated IPv6 address " + Quoted(host));
     }
     const std::string_view inner = host.substr(1, host.size() - 2);
     for (char c : inner) {
       if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') {
-        return Status::InvalidArgument("'" + std::string(host) + "' is not an IPv6 address");
+        return Status::InvalidArgument(Quoted(host) + " is not an IPv6 address");
       }
     }
     return std::string(inner);
   }
   for (char c : host) {
     if (!IsHostNameChar(c)) {
-      return Status::InvalidArgument("invalid character '" + std::string(1, c) + "' in host '" +
-                                     std::string(host) + "'");
+      return Status::InvalidArgument("invalid character " + Quoted(std::string(1, c)) + " in host " +
+                                     Quoted(host));
     }
   }
   return std::string(host);
@@ -82,7 +84,7 @@ Status SplitHostPort(std::string_view authority, std::string_view example, std::
   const auto [end, ec] =
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
   if (!IsAllDigits(port_text) || ec != std::errc() || end != port_text.data() + port_text.size()) {
-    return Status::InvalidArgument("port '" + std::string(port_text) + "' is not a number");
+    return Status::InvalidArgument("port " + Quoted(port_text) + " is not a number");
   }
   if (value < 1 || value > 65535) {
     return Status::InvalidArgument("port " + std::string(port_text) +
@@ -114,8 +116,19 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-bool IsValidName(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), IsNameChar);
+bool IsValidName(std::string_view name) { return NameFault(name).empty(); }
+
+std::string TooLongFault(size_t size, size_t max_bytes) {
+  return "longer than " + std::to_string(max_bytes) + " bytes (" + std::to_string(size) + ")";
+}
+
+std::string NameFault(std::string_view name, size_t max_bytes) {
+  if (name.empty()) return "is empty";
+  if (name.size() > max_bytes) return TooLongFault(name.size(), max_bytes);
+  if (!std::all_of(name.begin(), name.end(), IsNameChar)) {
+    return "has characters other than letters, digits, '_', '.', '-'";
+  }
+  return "";
 }
 
 StatusOr<BrokerAddress> ParseBrokerUri(std::string_view uri) {
@@ -177,7 +190,7 @@ Status CheckRepositoryUrl(std::string_view url) {
     unsigned value = 0;
     std::from_chars(port.data(), port.data() + port.size(), value);
     if (!IsAllDigits(port) || value < 1 || value > 65535) {
-      return Status::InvalidArgument("port '" + std::string(port) + "' is not 1..65535");
+      return Status::InvalidArgument("port " + Quoted(port) + " is not 1..65535");
     }
   }
   auto h = ParseHostPart(host);
@@ -219,7 +232,7 @@ Status CheckHost(std::string_view host) {
   if (colon != std::string_view::npos) {  // IPv6 literal
     for (char c : host) {
       if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') {
-        return Status::InvalidArgument("'" + std::string(host) + "' is not an IPv6 address");
+        return Status::InvalidArgument(Quoted(host) + " is not an IPv6 address");
       }
     }
     return Status::Ok();
@@ -230,6 +243,9 @@ Status CheckHost(std::string_view host) {
 
 Status CheckTopicFilter(std::string_view filter) {
   if (filter.empty()) return Status::InvalidArgument("empty topic");
+  if (filter.size() > kMaxTopicFilterBytes) {
+    return Status::InvalidArgument(TooLongFault(filter.size(), kMaxTopicFilterBytes));
+  }
   const std::vector<std::string> levels = SplitLevels(filter);
   for (size_t i = 0; i < levels.size(); ++i) {
     const std::string& level = levels[i];
@@ -249,6 +265,9 @@ Status CheckTopicFilter(std::string_view filter) {
 
 Status CheckTopicPrefix(std::string_view prefix) {
   if (prefix.empty()) return Status::InvalidArgument("empty topic prefix");
+  if (prefix.size() > kMaxTopicPrefixBytes) {
+    return Status::InvalidArgument(TooLongFault(prefix.size(), kMaxTopicPrefixBytes));
+  }
   if (prefix.find_first_of("+#") != std::string_view::npos) {
     return Status::InvalidArgument("wildcards '+' and '#' are not allowed in a published topic");
   }
@@ -284,6 +303,10 @@ StatusOr<TagNameTemplate> TagNameTemplate::Parse(std::string_view name, std::str
   const bool multi = !t.topic_levels_.empty() && t.topic_levels_.back() == "#";
   const int fixed_levels = static_cast<int>(t.topic_levels_.size()) - (multi ? 1 : 0);
   if (name.empty()) return Status::InvalidArgument("empty tag name");
+  if (name.size() > kMaxNameBytes) {
+    return Status::InvalidArgument(Quoted(name) + " is not a valid tag name: " +
+                                   TooLongFault(name.size(), kMaxNameBytes));
+  }
   size_t i = 0;
   while (i < name.size()) {
     if (name[i] == '{') {
@@ -291,15 +314,15 @@ StatusOr<TagNameTemplate> TagNameTemplate::Parse(std::string_view name, std::str
       const std::string_view digits =
           close == std::string_view::npos ? name.substr(i + 1) : name.substr(i + 1, close - i - 1);
       if (close == std::string_view::npos || !IsAllDigits(digits) || digits.size() > 4) {
-        return Status::InvalidArgument("'" + std::string(name) +
-                                       "': a placeholder is {N}, N a topic level (0-based)");
+        return Status::InvalidArgument(Quoted(name) +
+                                       ": a placeholder is {N}, N a topic level (0-based)");
       }
       int level = 0;
       std::from_chars(digits.data(), digits.data() + digits.size(), level);
       if (level >= fixed_levels && !multi) {
         return Status::InvalidArgument("{" + std::string(digits) + "} refers to topic level " +
-                                       std::string(digits) + " but topic '" + std::string(topic) +
-                                       "' has levels 0.." + std::to_string(fixed_levels - 1));
+                                       std::string(digits) + " but topic " + Quoted(topic) +
+                                       " has levels 0.." + std::to_string(fixed_levels - 1));
       }
       t.parts_.push_back(Part{"", level});
       t.has_placeholders_ = true;
@@ -307,8 +330,8 @@ StatusOr<TagNameTemplate> TagNameTemplate::Parse(std::string_view name, std::str
       continue;
     }
     if (!IsNameChar(name[i])) {
-      return Status::InvalidArgument("'" + std::string(name) +
-                                     "' is not a valid tag name: use A-Z a-z 0-9 _ . - and "
+      return Status::InvalidArgument(Quoted(name) +
+                                     " is not a valid tag name: use A-Z a-z 0-9 _ . - and "
                                      "{N} placeholders");
     }
     if (t.parts_.empty() || t.parts_.back().level >= 0) t.parts_.push_back(Part{});

@@ -19,8 +19,30 @@
 
 namespace edge::config {
 
-// [A-Za-z0-9_.-]+ : gateway id, device / source / asset / model names, tag names.
+// The longest name (a tag, a device, a source, an asset, a model, a stream, a feature). Names
+// become parts of MQTT topics, file names, metric labels and SQL values; 60,000-character tag
+// names made from topic levels once cost 26 MiB of memory and 44 MB of disk for 300 names.
+inline constexpr size_t kMaxNameBytes = 128;
+// gateway.id is in every topic the agent publishes and in the default client ids
+// (<gateway.id>-<source>): with its bound and kMaxNameBytes, the longest topic the agent builds
+// is far below MQTT's 65,535 bytes.
+inline constexpr size_t kMaxGatewayIdBytes = 64;
+// A client id, given or defaulted. MQTT 3.1.1 leaves the limit to the broker: mosquitto takes
+// 65,535 bytes, AWS IoT Core and Azure IoT Hub 128.
+inline constexpr size_t kMaxClientIdBytes = 128;
+// A topic prefix for published topics, and a subscription filter.
+inline constexpr size_t kMaxTopicPrefixBytes = 128;
+inline constexpr size_t kMaxTopicFilterBytes = 1024;
+
+// [A-Za-z0-9_.-]{1,kMaxNameBytes} : gateway id, device / source / asset / model names, tag names.
 bool IsValidName(std::string_view name);
+
+// Why `name` is not a valid name of at most `max_bytes`: "" when it is; "longer than 128 bytes
+// (60000)"; "has characters other than letters, digits, '_', '.', '-'"; "is empty".
+std::string NameFault(std::string_view name, size_t max_bytes = kMaxNameBytes);
+
+// "longer than 128 bytes (60000)": the fault of a value over its bound.
+std::string TooLongFault(size_t size, size_t max_bytes);
 
 // tcp://host:port or ssl://host:port; host is a name, IPv4 or [IPv6]; the port is required.
 // (BrokerAddress is in config/config.h: BrokerConfig keeps the parsed address.)

@@ -7,9 +7,13 @@
 
 #include "config/units.h"
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::config::internal {
 namespace {
+
+// A diagnostic's message at most: several quoted values and the key path fit with room.
+constexpr size_t kMaxDiagnosticBytes = 1024;
 
 bool IsPlain(const YAML::Node& node) { return node.IsScalar() && node.Tag() != "!"; }
 
@@ -63,23 +67,32 @@ std::string Describe(const YAML::Node& node) {
     case YAML::NodeType::Scalar:
       break;
   }
+  // The first line, escaped and cut (core/quoted.h): the value is the file's, not ours.
   std::string text = node.Scalar();
   const size_t newline = text.find('\n');
   if (newline != std::string::npos || text.size() > 40) {
-    text = text.substr(0, std::min<size_t>(newline, 40)) + "...";
+    text = EscapedLine(text.substr(0, std::min<size_t>(newline, 40)), 160) + "...";
+  } else {
+    text = EscapedLine(text, 160);
   }
   if (!IsPlain(node)) return "the string \"" + text + "\"";
   return "'" + text + "'";
 }
 
 std::string ChildPath(const std::string& parent, std::string_view key) {
-  if (!IsIdentifier(key) && key != "<<") return parent + "[\"" + std::string(key) + "\"]";
+  if (!IsIdentifier(key) && key != "<<") {
+    return parent + "[\"" + EscapedLine(key, kQuotedMaxBytes) + "\"]";
+  }
   if (parent.empty()) return std::string(key);
   return parent + "." + std::string(key);
 }
 
 void DiagnosticSink::Add(SourcePos pos, std::string message) {
-  diagnostics_.push_back(Diagnostic{file_, pos.line, pos.column, std::move(message)});
+  // Whatever a message quotes, it stays one line of bounded size: a value with a newline must
+  // not forge a second "FILE:LINE:COL: error:" line (Quoted() does this per value; this is
+  // the backstop for any message that repeats input some other way).
+  diagnostics_.push_back(
+      Diagnostic{file_, pos.line, pos.column, EscapedLine(message, kMaxDiagnosticBytes)});
 }
 
 std::vector<Diagnostic> DiagnosticSink::Sorted() const {
@@ -171,7 +184,7 @@ std::optional<MapView> YamlReader::ReadMap(const Field& f, std::span<const std::
       }
       const std::string suggestion = ClosestMatch(name, candidates);
       if (!suggestion.empty()) {
-        sink_->Add(key_pos, child.path + ": unknown key; did you mean '" + suggestion + "'?");
+        sink_->Add(key_pos, child.path + ": unknown key; did you mean " + Quoted(suggestion) + "?");
         view.suggested_.push_back(suggestion);
       } else {
         sink_->Add(key_pos, child.path + ": unknown key (valid here: " + JoinKeys(keys) + ")");
@@ -265,7 +278,7 @@ std::optional<int64_t> YamlReader::Integer(const Field& f, int64_t min, int64_t 
   const int64_t value =
       too_big ? 0 : (negative ? -static_cast<int64_t>(magnitude) : static_cast<int64_t>(magnitude));
   if (too_big || value < min || value > max) {
-    Error(f, text + " is out of range " + RangeText(min, max));
+    Error(f, EscapedLine(text, kQuotedMaxBytes) + " is out of range " + RangeText(min, max));
     return std::nullopt;
   }
   return value;
@@ -281,7 +294,7 @@ std::optional<double> YamlReader::Number(const Field& f) {
   std::string lower;
   for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower == ".inf" || lower == "+.inf" || lower == "-.inf" || lower == ".nan") {
-    Error(f, text + " is not a finite number");
+    Error(f, EscapedLine(text, kQuotedMaxBytes) + " is not a finite number");
     return std::nullopt;
   }
   std::string_view s = text;
@@ -294,7 +307,7 @@ std::optional<double> YamlReader::Number(const Field& f) {
     return std::nullopt;
   }
   if (ec != std::errc() || !std::isfinite(value)) {
-    Error(f, text + " is not a finite number");
+    Error(f, EscapedLine(text, kQuotedMaxBytes) + " is not a finite number");
     return std::nullopt;
   }
   return value;
@@ -325,7 +338,7 @@ std::optional<Duration> YamlReader::DurationIn(const Field& f, Duration min, Dur
     return std::nullopt;
   }
   if (*d < min || *d > max) {
-    Error(f, f.value.Scalar() + " is out of range (" + FormatDuration(min) + ".." +
+    Error(f, EscapedLine(f.value.Scalar(), kQuotedMaxBytes) + " is out of range (" + FormatDuration(min) + ".." +
                  FormatDuration(max) + ")");
     return std::nullopt;
   }
@@ -343,7 +356,7 @@ std::optional<uint64_t> YamlReader::SizeAtLeast(const Field& f, uint64_t min) {
     return std::nullopt;
   }
   if (*size < min) {
-    Error(f, f.value.Scalar() + " is below the minimum " + FormatSize(min));
+    Error(f, EscapedLine(f.value.Scalar(), kQuotedMaxBytes) + " is below the minimum " + FormatSize(min));
     return std::nullopt;
   }
   return *size;
@@ -363,8 +376,8 @@ std::optional<size_t> YamlReader::OneOf(const Field& f, std::span<const std::str
     if (values[i] == s) return i;
   }
   const std::string suggestion = ClosestMatch(s, values);
-  Error(f, "'" + s + "' is not one of " + list +
-               (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
+  Error(f, Quoted(s) + " is not one of " + list +
+               (suggestion.empty() ? "" : "; did you mean " + Quoted(suggestion) + "?"));
   return std::nullopt;
 }
 

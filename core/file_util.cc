@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "core/bounded_file.h"
 
 namespace edge {
 namespace {
@@ -19,21 +19,13 @@ Status Errno(std::string_view what, const std::filesystem::path& path) {
 }  // namespace
 
 StatusOr<std::string> ReadFileToString(const std::filesystem::path& path, size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status::InvalidArgument(
-        fmt::format("{}: cannot open: {}", path.string(), std::strerror(errno)));
+  // Bounded, and only a regular file: /dev/zero or a FIFO named by mistake must not hang or
+  // exhaust memory (core/bounded_file.h).
+  StatusOr<std::string> text = ReadBoundedFile(path.string(), max_bytes);
+  if (!text.ok()) {
+    return Status::InvalidArgument(fmt::format("{}: {}", path.string(), text.status().message()));
   }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > max_bytes) {
-    return Status::InvalidArgument(
-        fmt::format("{}: {} bytes, more than the limit of {}", path.string(), size, max_bytes));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Status::InvalidArgument(fmt::format("{}: read error", path.string()));
-  return std::move(text).str();
+  return text;
 }
 
 Status FsyncDirectory(const std::filesystem::path& dir) {

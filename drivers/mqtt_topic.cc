@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "config/value_syntax.h"
+#include "core/quoted.h"
 
 namespace edge::drivers {
 
@@ -62,16 +63,16 @@ StatusOr<MqttTagTemplate> MqttTagTemplate::Parse(std::string_view name) {
     if (name[i] == '{') {
       const size_t close = name.find('}', i);
       if (close == std::string_view::npos || close == i + 1 || close - i - 1 > 4) {
-        return Status::InvalidArgument("'" + std::string(name) +
-                                       "': a placeholder is {N}, N a topic level (0-based)");
+        return Status::InvalidArgument(Quoted(name) +
+                                       ": a placeholder is {N}, N a topic level (0-based)");
       }
       int level = -1;
       const char* first = name.data() + i + 1;
       const char* last = name.data() + close;
       const auto [ptr, ec] = std::from_chars(first, last, level);
       if (ec != std::errc() || ptr != last || level < 0) {
-        return Status::InvalidArgument("'" + std::string(name) +
-                                       "': a placeholder is {N}, N a topic level (0-based)");
+        return Status::InvalidArgument(Quoted(name) +
+                                       ": a placeholder is {N}, N a topic level (0-based)");
       }
       t.parts_.push_back(Part{"", level});
       t.has_placeholders_ = true;
@@ -93,7 +94,10 @@ bool MqttTagTemplate::Expand(const std::vector<std::string_view>& levels, std::s
       continue;
     }
     if (static_cast<size_t>(p.level) >= levels.size()) return false;
-    out += levels[static_cast<size_t>(p.level)];
+    const std::string_view level = levels[static_cast<size_t>(p.level)];
+    // A topic level may be 65,535 bytes: refuse a name over the bound before copying it.
+    if (out.size() + level.size() > config::kMaxNameBytes) return false;
+    out += level;
   }
   return config::IsValidName(out);
 }

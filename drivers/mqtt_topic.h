@@ -48,7 +48,9 @@ class MqttTagTemplate {
 
   // Writes the tag name for a message whose topic has `levels` to `out` (cleared first).
   // False when a placeholder names a level the topic does not have, or when the result is not
-  // a valid tag name ([A-Za-z0-9_.-]+: a topic level may hold any character, e.g. a space).
+  // a valid tag name ([A-Za-z0-9_.-]+ of at most config::kMaxNameBytes: a topic level may hold
+  // any character, e.g. a space or a newline, and be up to 65,535 bytes long). The caller
+  // drops and counts such a message: no tag is created for it.
   bool Expand(const std::vector<std::string_view>& levels, std::string& out) const;
 
  private:

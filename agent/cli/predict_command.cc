@@ -6,13 +6,15 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <optional>
-#include <sstream>
 #include <string_view>
 #include <vector>
 
 #include "agent/alarm_engine.h"
 #include "agent/exit_codes.h"
+#include "core/bounded_file.h"
+#include "core/quoted.h"
 #include "core/status.h"
 #include "inference/model_package.h"
 
@@ -54,29 +56,39 @@ struct CsvData {
   int64_t rows = 0;
 };
 
-Status ReadCsv(const std::string& path, const std::vector<std::string>& features, CsvData& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument(path + ": cannot be read");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  std::string_view rest(text);
-  if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);  // UTF-8 byte order mark
+// The longest CSV line predict reads: a row of thousands of features fits many times over.
+constexpr size_t kMaxCsvLineBytes = size_t{1} << 20;
 
+// Reads the CSV line by line (never the whole text, never twice): what is kept is the parsed
+// values, 4 bytes each. Only a regular file; a line over kMaxCsvLineBytes is refused.
+Status ReadCsv(const std::string& path, const std::vector<std::string>& features, CsvData& out) {
+  StatusOr<FileDescriptor> fd = OpenRegularFile(path, std::numeric_limits<size_t>::max());
+  if (!fd.ok()) return Status::InvalidArgument(path + ": cannot be read: " + fd.status().message());
+  LineReader reader(std::move(*fd), kMaxCsvLineBytes);
   int line_no = 0;
+  std::string current;
+  Status read_error = Status::Ok();
   auto next_line = [&](std::string_view& line) {
-    if (rest.empty()) return false;
-    const size_t nl = rest.find('\n');
-    line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    ++line_no;
+    StatusOr<bool> more = reader.Next(&current);
+    if (!more.ok()) read_error = Status::InvalidArgument(path + ": " + more.status().message());
+    if (!more.ok() || !*more) return false;
+    line_no = reader.line_number();
+    line = current;
+    // A UTF-8 byte order mark before the header.
+    if (line_no == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
     return true;
   };
+  std::string header_text;
   std::string_view header_line;
   do {
-    if (!next_line(header_line))
+    if (!next_line(header_line)) {
+      if (!read_error.ok()) return read_error;
       return Status::InvalidArgument(path + ": empty file, no header row");
+    }
   } while (Trim(header_line).empty());
+  // `current` is reused for the rows: the header's fields must outlive it.
+  header_text = std::string(header_line);
+  header_line = header_text;
   const auto commas = std::count(header_line.begin(), header_line.end(), ',');
   const auto semis = std::count(header_line.begin(), header_line.end(), ';');
   const char sep = semis > commas ? ';' : ',';
@@ -93,8 +105,8 @@ Status ReadCsv(const std::string& path, const std::vector<std::string>& features
       }
     }
     if (found == header.size()) {
-      return Status::InvalidArgument(path + ":" + std::to_string(line_no) + ": column '" + f +
-                                     "' (a feature of the model) is missing from the header");
+      return Status::InvalidArgument(path + ":" + std::to_string(line_no) + ": column " +
+                                     Quoted(f) + " (a feature of the model) is missing from the header");
     }
     columns.push_back(found);
   }
@@ -110,7 +122,7 @@ Status ReadCsv(const std::string& path, const std::vector<std::string>& features
     }
     for (size_t j = 0; j < columns.size(); ++j) {
       const std::string_view field = fields[columns[j]];
-      const std::string col = "column '" + features[j] + "'";
+      const std::string col = "column " + Quoted(features[j]);
       if (field.empty()) return Status::InvalidArgument(where + ": " + col + ": empty value");
       float v = 0;
       const char* end = field.data() + field.size();
@@ -118,23 +130,23 @@ Status ReadCsv(const std::string& path, const std::vector<std::string>& features
       if (*begin == '+') ++begin;
       auto [ptr, ec] = std::from_chars(begin, end, v);
       if (ec == std::errc::result_out_of_range) {
-        return Status::InvalidArgument(where + ": " + col + ": '" + std::string(field) +
-                                       "' is out of the float range");
+        return Status::InvalidArgument(where + ": " + col + ": " + Quoted(field) +
+                                       " is out of the float range");
       }
       if (ec != std::errc() || ptr != end) {
-        return Status::InvalidArgument(where + ": " + col + ": '" + std::string(field) +
-                                       "' is not a number");
+        return Status::InvalidArgument(where + ": " + col + ": " + Quoted(field) +
+                                       " is not a number");
       }
       if (!std::isfinite(v)) {
-        return Status::InvalidArgument(where + ": " + col + ": '" + std::string(field) +
-                                       "' is not a finite number (NaN and infinity are refused)");
+        return Status::InvalidArgument(where + ": " + col + ": " + Quoted(field) +
+                                       " is not a finite number (NaN and infinity are refused)");
       }
       out.values.push_back(v);
     }
     if (!out.time_column.empty()) out.times.emplace_back(fields[0]);
     ++out.rows;
   }
-  return Status::Ok();
+  return read_error;
 }
 
 // --alarm RAISE,CLEAR[,THRESHOLD]. The threshold is left alone when the spec has none.

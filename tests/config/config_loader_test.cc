@@ -1,12 +1,15 @@
 #include "config/config_loader.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "config/units.h"
+#include "config/value_syntax.h"
 #include "tests/support/test_files.h"
 
 namespace edge::config {
@@ -698,7 +701,105 @@ TEST(LoadConfigFile, UnreadableFileIsOneDiagnostic) {
   EXPECT_EQ(Errors(LoadConfigFile(missing)),
             missing + ":1:1: error: cannot read file: no such file or directory\n");
   EXPECT_EQ(Errors(LoadConfigFile(dir.path().string())),
-            dir.path().string() + ":1:1: error: cannot read file: is a directory\n");
+            dir.path().string() + ":1:1: error: cannot read file: is a directory, not a regular file\n");
+}
+
+}  // namespace
+}  // namespace edge::config
+
+// ---- hostile files and values (issue 23) ----------------------------------------------------
+
+namespace edge::config {
+namespace {
+
+TEST(LoadConfigFile, RefusesWhatIsNotARegularFileOfBoundedSize) {
+  ScratchDir dir;
+  // /dev/zero once made check-config read until memory ran out; a FIFO blocked it forever.
+  EXPECT_EQ(Errors(LoadConfigFile("/dev/zero")),
+            "/dev/zero:1:1: error: cannot read file: is a character device, not a regular file\n");
+  const fs::path fifo = dir.path() / "agent.yaml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(Errors(LoadConfigFile(fifo.string())),
+            fifo.string() + ":1:1: error: cannot read file: is a FIFO, not a regular file\n");
+  // A 50 MB file once needed more than 4 GiB to parse. Sparse: no disk used.
+  const fs::path big = dir.Write("big.yaml", "gateway: {id: gw1}\n");
+  ASSERT_EQ(::truncate(big.c_str(), 50'000'000), 0);
+  EXPECT_EQ(Errors(LoadConfigFile(big.string())),
+            big.string() +
+                ":1:1: error: cannot read file: is 50000000 bytes, more than the limit of 1 MiB "
+                "(1048576 bytes)\n");
+  const fs::path ok = dir.Write("ok.yaml", "gateway: {id: gw1}\n");
+  EXPECT_TRUE(LoadConfigFile(ok.string()).ok());
+}
+
+TEST(LoadConfig, FilesItNamesMustBeRegularAndBounded) {
+  ScratchDir dir;
+  const fs::path fifo = dir.path() / "pass.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path big = dir.Write("ca.pem", "");
+  ASSERT_EQ(::truncate(big.c_str(), off_t{2} << 20), 0);
+  EXPECT_EQ(Messages("gateway: {id: gw1}\n"
+                     "upstream:\n"
+                     "  broker: ssl://h:8883\n"
+                     "  topic_prefix: p\n"
+                     "  username: u\n"
+                     "  password_file: pass.fifo\n"
+                     "  tls: {ca_file: ca.pem}\n"
+                     "mqtt_sources:\n"
+                     "  - {name: s, broker: 'tcp://h:1883', username: u, password_file: /dev/zero,\n"
+                     "     topic: t, tags: [{name: a}]}\n",
+                     dir.path().string()),
+            (std::vector<std::string>{
+                "upstream.password_file: cannot read 'pass.fifo': is a FIFO, not a regular file "
+                "(relative paths start at the configuration file's directory)",
+                "upstream.tls.ca_file: cannot read 'ca.pem': is 2097152 bytes, more than the limit "
+                "of 1 MiB (1048576 bytes) (relative paths start at the configuration file's "
+                "directory)",
+                "mqtt_sources[0].password_file: cannot read '/dev/zero': is a character device, not "
+                "a regular file"}));
+}
+
+TEST(LoadConfig, GatewayIdAndNamesAreBounded) {
+  // 70,000 characters once passed check-config and then could never connect.
+  const std::string id(70000, 'g');
+  const std::vector<std::string> m = Messages("gateway: {id: " + id + "}\n");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0], "gateway.id: '" + std::string(80, 'g') +
+                      "...' (70000 bytes) is not a valid id: longer than 64 bytes (70000)");
+  EXPECT_TRUE(Messages("gateway: {id: " + std::string(64, 'g') + "}\n").empty());
+  const std::string tag(kMaxNameBytes, 't');
+  EXPECT_TRUE(Messages("gateway: {id: gw1}\n"
+                       "modbus: [{name: plc, host: h, tags: [{name: " + tag + ", address: 0}]}]\n")
+                  .empty());
+  EXPECT_EQ(Messages("gateway: {id: gw1}\n"
+                     "modbus: [{name: plc, host: h, tags: [{name: " + tag + "x, address: 0}]}]\n")
+                .size(),
+            1u);
+  // The default client id <gateway.id>-<source> counts too.
+  const std::vector<std::string> ids =
+      Messages("gateway: {id: " + std::string(64, 'g') + "}\n"
+               "mqtt_sources: [{name: " + std::string(70, 's') +
+               ", broker: 'tcp://h:1883', topic: t, tags: [{name: a}]}]\n");
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_NE(ids[0].find("client id '"), std::string::npos) << ids[0];
+  EXPECT_NE(ids[0].find("(135 bytes) is longer than 128 bytes"), std::string::npos) << ids[0];
+}
+
+TEST(LoadConfig, HostileValuesStayOneShortLine) {
+  // Values and an unknown key with newlines, an ESC and up to 100 KB: every message is one
+  // line, escaped, and short.
+  const std::string big(100000, 'x');
+  const std::vector<std::string> m =
+      Messages("gateway: {id: gw1, log_level: \"debug\\n" + big + "\"}\n"
+               "\"bad\\nkey\\e[2J" + big.substr(0, 900) + "\": 1\n"  // YAML: keys < 1024
+               "modbus: [{name: plc, host: h, timeout: \"" + big + "\\n\", tags: [{name: a, "
+               "address: 0}]}]\n");
+  ASSERT_EQ(m.size(), 3u) << ::testing::PrintToString(m);
+  for (const std::string& msg : m) {
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+    EXPECT_LT(msg.size(), 400u) << msg;
+  }
 }
 
 }  // namespace

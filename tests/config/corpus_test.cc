@@ -22,6 +22,7 @@ constexpr size_t kMinimumCorpus = 35;
 
 using edge::testing::FilesWithExtension;
 using edge::testing::ReadFile;
+using edge::testing::ScratchDir;
 
 std::string Joined(const LoadResult& r) {
   std::string out;
@@ -37,7 +38,6 @@ class FixtureModes : public ::testing::Environment {
   void SetUp() override {
     using P = fs::perms;
     const P group = P::owner_read | P::owner_write | P::group_read;
-    fs::permissions(fs::path(EDGE_SOURCE_DIR) / "config/examples/mqtt.pass", group);
     fs::permissions(kBadDir / "data/mqtt.pass", group);
     fs::permissions(kBadDir / "data/world-readable.pass", group | P::others_read);
     fs::permissions(kBadDir / "data/world-readable.key", group | P::others_read);
@@ -91,6 +91,27 @@ TEST(Examples, LoadWithoutErrors) {
     ASSERT_TRUE(r.config.has_value()) << yaml;
     const AgentConfig& c = *r.config;
     EXPECT_FALSE(c.modbus.empty() && c.mqtt_sources.empty()) << yaml << " reads nothing";
+  }
+}
+
+// A new user runs check-config on an example right after `git clone`: git keeps no modes but
+// the executable bit, so every file of the examples is 0644 then (0664 with umask 002), and the
+// examples must not depend on a mode git cannot keep. A copy with those modes must load.
+TEST(Examples, PassAsAFreshCloneHasThem) {
+  ScratchDir dir;
+  const fs::path copy = dir.path() / "examples";
+  fs::copy(kExamplesDir, copy, fs::copy_options::recursive);
+  for (const fs::directory_entry& e : fs::recursive_directory_iterator(copy)) {
+    if (!e.is_regular_file()) continue;
+    using P = fs::perms;
+    fs::permissions(e.path(), P::owner_read | P::owner_write | P::group_read | P::group_write |
+                                  P::others_read);
+  }
+  const std::vector<fs::path> examples = FilesWithExtension(copy, ".yaml");
+  EXPECT_GE(examples.size(), 4u);
+  for (const fs::path& yaml : examples) {
+    const LoadResult r = LoadConfigFile(yaml.string());
+    EXPECT_TRUE(r.ok()) << Joined(r);
   }
 }
 

@@ -32,7 +32,7 @@ TEST(CheckReadableFile, ExplainsWhyAFileCannotBeUsed) {
             "cannot read 'missing.pem': no such file or directory (relative paths start at the "
             "configuration file's directory)");
   EXPECT_EQ(Fault(CheckReadableFile(dir.path().string(), dir.path().string())),
-            "cannot read '" + dir.path().string() + "': is a directory, expected a file");
+            "cannot read '" + dir.path().string() + "': is a directory, not a regular file");
 }
 
 TEST(CheckSecretFile, RefusesAFileEveryUserMayRead) {

@@ -45,7 +45,7 @@ TEST(FileUtil, ReadFileToStringNamesTheFileAndHonoursTheLimit) {
   EXPECT_EQ(all->size(), 100u);
   const Status big = ReadFileToString(f, 99).status();
   EXPECT_EQ(big.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(big.message().find("m.json: 100 bytes, more than the limit of 99"), std::string::npos)
+  EXPECT_NE(big.message().find("m.json: is 100 bytes, more than the limit of 99 bytes"), std::string::npos)
       << big.message();
   const Status missing = ReadFileToString(dir.path() / "nope").status();
   EXPECT_NE(missing.message().find("nope: cannot open"), std::string::npos) << missing.message();

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "config/value_syntax.h"
+
 namespace edge::drivers {
 namespace {
 
@@ -68,6 +72,32 @@ TEST(MqttTagTemplate, RefusesNamesTheTopicCannotForm) {
   SplitTopicLevels("a/b/c/", levels);  // empty level gives ".x", still valid characters
   EXPECT_TRUE(t->Expand(levels, name));
   EXPECT_EQ(name, ".x");
+}
+
+// Topic levels are the publisher's: any byte, up to 65,535 of them. A name made from one is a
+// tag name like any other, bounded and of name characters, or no tag at all.
+TEST(MqttTagTemplate, RefusesHostileTopicLevels) {
+  StatusOr<MqttTagTemplate> t = MqttTagTemplate::Parse("{1}.rms");
+  ASSERT_TRUE(t.ok());
+  std::vector<std::string_view> levels;
+  std::string name;
+  const std::string longest(config::kMaxNameBytes - 4, 'p');  // + ".rms": exactly the bound
+  std::string topic = "plant/" + longest;
+  SplitTopicLevels(topic, levels);
+  ASSERT_TRUE(t->Expand(levels, name));
+  EXPECT_EQ(name.size(), config::kMaxNameBytes);
+  topic = "plant/" + longest + "p";  // one byte over
+  SplitTopicLevels(topic, levels);
+  EXPECT_FALSE(t->Expand(levels, name));
+  topic = "plant/" + std::string(60000, 'x');
+  SplitTopicLevels(topic, levels);
+  EXPECT_FALSE(t->Expand(levels, name));
+  EXPECT_LE(name.size(), config::kMaxNameBytes);  // never copied whole
+  for (const char* bad : {"plant/pump1\nfake", "plant/pump1\x1b[2J", "plant/\xff\xfe",
+                          "plant/pump\xe2\x80\xae" "1"}) {
+    SplitTopicLevels(bad, levels);
+    EXPECT_FALSE(t->Expand(levels, name)) << bad;
+  }
 }
 
 TEST(MqttTagTemplate, PlainNameHasNoPlaceholders) {

@@ -2,7 +2,7 @@
 // technician's agent.yaml and takes the whole path `edge-agent check-config` takes (yaml-cpp
 // parse, key checks, units, ranges, cross references, referenced files). Relative paths resolve
 // in a directory that CMake fills with links to the files the seeds name (config/examples/keys,
-// config/examples/mqtt.pass, tests/config/bad/data), so accepted configurations are reachable.
+// tests/config/bad/data), so accepted configurations are reachable.
 //
 // It must never crash, leak or trip a sanitizer, and it checks what callers rely on:
 //   - a configuration is returned exactly when there are no diagnostics;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -173,6 +174,38 @@ TEST(CheckConfig, MissingFileIsBadInput) {
   CommandResult r = RunAgent({"check-config", missing});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err.rfind(missing + ":1:1: error: cannot read file", 0), 0u) << r.err;
+}
+
+// Hostile files (issue 23): /dev/zero once made check-config read until memory ran out, a FIFO
+// blocked it, a 50 MB file took more than 4 GiB; a tag name holding a newline forged a second
+// "FILE:LINE:COL: error:" line. Each is refused at once, exit 2, one line per fault.
+TEST(CheckConfig, HostileFilesAreRefusedAtOnce) {
+  ScratchDir dir;
+  CommandResult r = RunAgent({"check-config", "/dev/zero"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "/dev/zero:1:1: error: cannot read file: is a character device, not a regular file\n");
+  const fs::path fifo = dir.path() / "agent.yaml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  r = RunAgent({"check-config", fifo.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is a FIFO, not a regular file"), std::string::npos) << r.err;
+  const fs::path big = dir.Write("big.yaml", "gateway: {id: gw1}\n");
+  fs::resize_file(big, 50'000'000);  // sparse: no disk used
+  r = RunAgent({"check-config", big.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is 50000000 bytes, more than the limit of 1 MiB"), std::string::npos)
+      << r.err;
+  const fs::path forged =
+      dir.Write("forged.yaml",
+                "gateway: {id: gw1}\n"
+                "modbus: [{name: plc, host: h, tags: [{name: \"a\\nother.yaml:9:9: error: "
+                "forged\\e[2J\", address: 0}]}]\n");
+  r = RunAgent({"check-config", forged.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, forged.string() +
+                       ":2:45: error: modbus[0].tags[0].name: 'a\\nother.yaml:9:9: error: "
+                       "forged\\x1b[2J' is not a valid tag name (letters, digits, '_', '.', '-')\n");
 }
 
 // The daemon on every example: starts, says it runs, exits 0 within a second of SIGTERM.

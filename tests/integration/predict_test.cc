@@ -6,6 +6,7 @@
 // Tolerance: |ours - torch| <= 1e-4 * |torch| + 1e-6 (the absolute floor is for scores near 0,
 // such as the forecaster's errors or heads without a sigmoid).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -489,6 +490,50 @@ TEST_F(PredictTest, BadAlarmSpecIsRefused) {
     EXPECT_EQ(r.exit_code, 2) << spec << ": " << r.err;
     EXPECT_NE(r.err.find("--alarm '" + spec + "'"), std::string::npos) << spec << ": " << r.err;
     EXPECT_EQ(r.out, "") << spec;
+  }
+}
+
+// Hostile input files (issue 23): `--input /dev/zero` once ran out of memory and a 1 GiB line
+// took 2 GiB (the CSV was read whole, then copied). Only regular files are read, line by line,
+// each line bounded; a huge bad field is quoted short and escaped.
+TEST_F(PredictTest, HostileInputFilesAreRefusedWithTheFileAndTheBound) {
+  const fs::path pkg = ModelDirs().front();
+  ScratchDir work;
+  ExpectBadInput(Predict(pkg, "/dev/zero"), "/dev/zero", "is a character device, not a regular file",
+                 "/dev/zero");
+  const fs::path fifo = work.path() / "input.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ExpectBadInput(Predict(pkg, fifo), fifo.string(), "is a FIFO, not a regular file", "a FIFO");
+  const std::string csv = ReadFile(pkg / "input.csv");
+  const std::string header = csv.substr(0, csv.find('\n') + 1);
+  {
+    // A 64 MiB line after the header: refused at the 1 MiB bound, not read whole.
+    const fs::path file = work.path() / "long-line.csv";
+    {
+      std::ofstream out(file, std::ios::binary);
+      out << header;
+      const std::string block(1 << 20, '7');
+      for (int i = 0; i < 64; ++i) out << block;
+      out << "\n";
+    }
+    ExpectBadInput(Predict(pkg, file), file.string(),
+                   "line 2 is longer than the limit of 1 MiB (1048576 bytes)", "a 64 MiB line");
+  }
+  {
+    // A 512 KiB field holding an ESC sequence and a carriage return: one short line of message.
+    std::string data = csv.substr(header.size());
+    auto fields = ParseCsv(data.substr(0, data.find('\n')))[0];
+    fields[2] = std::string(256 << 10, 'x') + "\x1b[2J\r" + std::string(256 << 10, 'y');
+    std::string row;
+    for (size_t i = 0; i < fields.size(); ++i) row += (i ? "," : "") + fields[i];
+    const fs::path file = work.Write("bad-field.csv", header + row + "\n");
+    const CommandResult r = Predict(pkg, file);
+    EXPECT_EQ(r.exit_code, 2) << r.err.substr(0, 300);
+    EXPECT_LT(r.err.size(), 512u) << r.err.substr(0, 300);
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("column 'f1': 'xxxxxxxx"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("...' (524293 bytes) is not a number"), std::string::npos) << r.err;
   }
 }
 

@@ -295,6 +295,25 @@ TEST_F(HttpEndpointHostileTest, AnyMethodButGetAndHeadIsRefusedAndTheBodyNotRead
   EXPECT_TRUE(r.closed);
 }
 
+TEST_F(HttpEndpointHostileTest, AClientThatAsksBeforeSendingItsBodyIsRefusedAtOnce) {
+  const int fd = OpenClient();
+  ASSERT_TRUE(SendAll(fd,
+                      "PUT /metrics HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\n"
+                      "Content-Length: 1073741824\r\n\r\n"));
+  const Received r = ReadUntilClosed(fd, milliseconds(1000));
+  EXPECT_EQ(r.data.rfind("HTTP/1.1 413", 0), 0u) << r.data;  // not "100 Continue"
+  EXPECT_TRUE(r.closed);
+}
+
+TEST_F(HttpEndpointHostileTest, HeadIsAnsweredWithoutABody) {
+  const int fd = OpenClient();
+  ASSERT_TRUE(SendAll(fd, "HEAD /health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"));
+  const Received r = ReadUntilClosed(fd, milliseconds(1000));
+  EXPECT_EQ(r.data.rfind("HTTP/1.1 503", 0), 0u) << r.data;
+  EXPECT_EQ(r.data.find("restarting"), std::string::npos) << r.data;
+  EXPECT_TRUE(r.closed);
+}
+
 TEST_F(HttpEndpointHostileTest, AChunkedBodyThatNeverEndsIsRefusedAndClosed) {
   for (const char* method : {"POST", "GET"}) {
     const int fd = OpenClient();

@@ -40,10 +40,13 @@ std::optional<config::AgentConfig> LoadOrReport(const std::string& path) {
   return std::move(result.config);
 }
 
-// The pipeline and the HTTP endpoint that reads it, started and stopped together.
+// The pipeline and the HTTP endpoint that reads it. A reload stops and starts the pipeline but
+// keeps the endpoint listening (detached meanwhile: /health answers 503) unless http.listen
+// changes, so that no client can hold a reload up and the address is never dropped.
 struct Running {
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<HttpEndpoint> http;
+  std::string http_listen;  // where `http` listens
 
   Status Start(const config::AgentConfig& config, std::chrono::milliseconds stuck_limit) {
     EDGE_ASSIGN_OR_RETURN(pipeline, Pipeline::Create(config));
@@ -52,23 +55,33 @@ struct Running {
       pipeline.reset();
       return s;
     }
-    if (!config.http.listen.empty()) {
+    if (config.http.listen != http_listen) {
+      http.reset();
+      http_listen.clear();
+    }
+    if (http == nullptr && !config.http.listen.empty()) {
       StatusOr<std::unique_ptr<HttpEndpoint>> started =
-          HttpEndpoint::Start(config.http.listen, *pipeline, stuck_limit);
+          HttpEndpoint::Start(config.http.listen, stuck_limit);
       if (!started.ok()) {
         Stop();
         return started.status();
       }
       http = std::move(*started);
+      http_listen = config.http.listen;
       GetLogger("agent")->info("serving /metrics and /health on http://{}", config.http.listen);
     }
+    if (http != nullptr) http->Attach(pipeline.get());
     return Status::Ok();
   }
 
   // Every stage drains before the next one closes: samples in the queues are committed, alarms
-  // stay in the outbox. Nothing accepted is lost.
-  void Stop() {
-    http.reset();
+  // stay in the outbox. Nothing accepted is lost. `keep_listening`: for a reload.
+  void Stop(bool keep_listening = false) {
+    if (http != nullptr) http->Attach(nullptr);
+    if (!keep_listening) {
+      http.reset();
+      http_listen.clear();
+    }
     if (pipeline != nullptr) {
       pipeline->Stop();
       pipeline->LogStatus();
@@ -103,7 +116,7 @@ Status Reload(const RunOptions& options, config::AgentConfig& current, Running& 
     return Status::Ok();
   }
   log->info("reload: {} is valid; restarting the pipeline with it", options.config_path);
-  running.Stop();
+  running.Stop(/*keep_listening=*/true);
   if (Status s = running.Start(next, stuck_limit); !s.ok()) {
     log->error("reload: the new configuration does not start: {}; going back to the previous one",
                s.message());

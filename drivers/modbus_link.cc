@@ -72,9 +72,15 @@ void ModbusLink::Interrupt() {
 
 ModbusLink::Wait ModbusLink::WaitFor(int fd, short events, Steady::time_point deadline) const {
   for (;;) {
+    // Checked before waiting too: a peer that is always ready (an endless stream) must not keep
+    // the caller past its deadline.
     const auto left = deadline - Steady::now();
+    if (left <= Steady::duration::zero()) {
+      pollfd wake = {wake_fd_, POLLIN, 0};
+      return poll(&wake, 1, 0) > 0 ? Wait::kInterrupted : Wait::kTimeout;
+    }
     // Rounded up: poll() waits whole milliseconds, and waking early would only loop.
-    const auto ms = std::chrono::ceil<milliseconds>(std::max(left, Steady::duration::zero()));
+    const auto ms = std::chrono::ceil<milliseconds>(left);
     pollfd fds[2] = {{fd, events, 0}, {wake_fd_, POLLIN, 0}};
     const int rc = poll(fds, 2, static_cast<int>(ms.count()));
     if (rc < 0) {
@@ -84,7 +90,6 @@ ModbusLink::Wait ModbusLink::WaitFor(int fd, short events, Steady::time_point de
     if ((fds[1].revents & POLLIN) != 0) return Wait::kInterrupted;
     // An error or hang-up is "ready" too: the read or write that follows says which.
     if (fds[0].revents != 0) return Wait::kReady;
-    if (Steady::now() >= deadline) return Wait::kTimeout;
   }
 }
 

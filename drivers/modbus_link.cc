@@ -33,6 +33,24 @@ std::string ErrnoText(int err) { return std::strerror(err); }
 
 }  // namespace
 
+// True if the wait ended with the stream ready; otherwise `*failed` says why it ended.
+bool ModbusLink::Ready(Wait w, Result* failed) {
+  switch (w) {
+    case Wait::kReady:
+      return true;
+    case Wait::kTimeout:
+      *failed = Fail(Kind::kTimeout);
+      return false;
+    case Wait::kInterrupted:
+      *failed = Fail(Kind::kInterrupted);
+      return false;
+    case Wait::kError:
+      *failed = Fail(Kind::kConnection, "poll failed");
+      return false;
+  }
+  return false;
+}
+
 StatusOr<std::unique_ptr<ModbusLink>> ModbusLink::Create(const config::ModbusDevice& device) {
   modbus_t* rtu = nullptr;
   if (device.serial) {
@@ -173,16 +191,7 @@ ModbusLink::Result ModbusLink::Send(std::span<const uint8_t> frame, Steady::time
       continue;
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) return Fail(Kind::kConnection, ErrnoText(errno));
-    switch (WaitFor(fd_, POLLOUT, deadline)) {
-      case Wait::kReady:
-        break;
-      case Wait::kTimeout:
-        return Fail(Kind::kTimeout);
-      case Wait::kInterrupted:
-        return Fail(Kind::kInterrupted);
-      case Wait::kError:
-        return Fail(Kind::kConnection, "poll failed");
-    }
+    if (Result failed; !Ready(WaitFor(fd_, POLLOUT, deadline), &failed)) return failed;
   }
   return Fail(Kind::kData);
 }
@@ -190,16 +199,7 @@ ModbusLink::Result ModbusLink::Send(std::span<const uint8_t> frame, Steady::time
 ModbusLink::Result ModbusLink::ReadExactly(size_t have, size_t n, Steady::time_point deadline) {
   EDGE_CHECK(have + n <= sizeof(buf_));
   while (n > 0) {
-    switch (WaitFor(fd_, POLLIN, deadline)) {
-      case Wait::kReady:
-        break;
-      case Wait::kTimeout:
-        return Fail(Kind::kTimeout);
-      case Wait::kInterrupted:
-        return Fail(Kind::kInterrupted);
-      case Wait::kError:
-        return Fail(Kind::kConnection, "poll failed");
-    }
+    if (Result failed; !Ready(WaitFor(fd_, POLLIN, deadline), &failed)) return failed;
     const ssize_t got = read(fd_, buf_ + have, n);
     if (got == 0) return Fail(Kind::kConnection, "the peer closed the connection");
     if (got < 0) {

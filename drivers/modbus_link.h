@@ -88,8 +88,9 @@ class ModbusLink {
 
   // Waits until fd_ is ready for `events` (POLLIN / POLLOUT), the deadline passes or Interrupt().
   Wait WaitFor(int fd, short events, Steady::time_point deadline) const;
+  static bool Ready(Wait w, Result* failed);
   Status ConnectTcp(Steady::time_point deadline);
-  // Writes the whole frame before the deadline; false (with `fault`) on failure.
+  // Writes the whole frame before the deadline: kData if it did, else what stopped it.
   Result Send(std::span<const uint8_t> frame, Steady::time_point deadline);
   // Reads exactly `n` more bytes into buf_[have..have+n).
   Result ReadExactly(size_t have, size_t n, Steady::time_point deadline);

@@ -93,19 +93,33 @@ class HostileModbusTest : public ::testing::Test {
     return {result, took, samples.empty() ? Sample{} : samples.back()};
   }
 
+  // One poll against a fresh peer that answers with `handler`, and the device's counters.
+  std::pair<Outcome, ModbusDeviceStats> PollAgainst(const HostileModbusServer::Handler& handler) {
+    HostileModbusServer server(handler);
+    auto poller = Connected(server.port());
+    if (poller == nullptr) return {Outcome{PollResult::kConnectionLost, {}, {}}, {}};
+    const Outcome o = PollOnce(*poller);
+    return {o, poller->stats().at(0)};
+  }
+
+  // One poll against a peer that answers with `handler`; expects the good reading kValue.
+  void ExpectGood(const HostileModbusServer::Handler& handler) {
+    const auto [o, stats] = PollAgainst(handler);
+    EXPECT_EQ(o.result, PollResult::kOk);
+    EXPECT_EQ(o.sample.quality, Quality::kGood);
+    EXPECT_EQ(o.sample.value, kValue);
+  }
+
   // One poll against a peer that answers with `handler`; expects a bad reading, counted as a
   // bad response, at once (the answer is refused as soon as it is read, not after the timeout).
   void ExpectRefused(const HostileModbusServer::Handler& handler) {
-    HostileModbusServer server(handler);
-    auto poller = Connected(server.port());
-    ASSERT_NE(poller, nullptr);
-    const Outcome o = PollOnce(*poller);
+    const auto [o, stats] = PollAgainst(handler);
     EXPECT_EQ(o.result, PollResult::kDeviceFailed);
     EXPECT_EQ(o.sample.quality, Quality::kBad);
     EXPECT_TRUE(std::isnan(o.sample.value)) << o.sample.value;
     EXPECT_LT(o.took, kTimeout) << "refused only at the timeout";
-    EXPECT_EQ(poller->stats().at(0).bad_responses, 1u);
-    EXPECT_EQ(poller->stats().at(0).timeouts, 0u);
+    EXPECT_EQ(stats.bad_responses, 1u);
+    EXPECT_EQ(stats.timeouts, 0u);
   }
 
   TagRegistry registry_;
@@ -113,13 +127,7 @@ class HostileModbusTest : public ::testing::Test {
 };
 
 TEST_F(HostileModbusTest, AWellFormedAnswerIsGood) {
-  HostileModbusServer server(Answer([](std::vector<uint8_t>&) {}));
-  auto poller = Connected(server.port());
-  ASSERT_NE(poller, nullptr);
-  const Outcome o = PollOnce(*poller);
-  EXPECT_EQ(o.result, PollResult::kOk);
-  EXPECT_EQ(o.sample.quality, Quality::kGood);
-  EXPECT_EQ(o.sample.value, kValue);
+  ExpectGood(Answer([](std::vector<uint8_t>&) {}));
 }
 
 // Item 1: libmodbus restarts its byte timeout on every byte; this drip (the attack run's frame,
@@ -256,18 +264,12 @@ TEST_F(HostileModbusTest, AnswerForAnotherTransactionIsNotTaken) {
 
 // A late answer to an earlier request, then ours: the late one is skipped, ours is good.
 TEST_F(HostileModbusTest, LateAnswerOfAnEarlierRequestIsSkipped) {
-  HostileModbusServer server([](HostileModbusServer& s, int fd, const ModbusRequest& req) {
+  ExpectGood([](HostileModbusServer& s, int fd, const ModbusRequest& req) {
     ModbusRequest earlier = req;
     earlier.tid = static_cast<uint16_t>(req.tid - 1);
     s.Write(fd, RegisterAnswer(earlier, 1));
     s.Write(fd, RegisterAnswer(req, kValue));
   });
-  auto poller = Connected(server.port());
-  ASSERT_NE(poller, nullptr);
-  const Outcome o = PollOnce(*poller);
-  EXPECT_EQ(o.result, PollResult::kOk);
-  EXPECT_EQ(o.sample.quality, Quality::kGood);
-  EXPECT_EQ(o.sample.value, kValue);
 }
 
 // A listening socket whose backlog is full never completes a connect: bounded by the timeout.

@@ -245,6 +245,13 @@ void ModbusPoller::Decode(Device& d, size_t request, Timestamp ts) {
   }
 }
 
+void ModbusPoller::CountOtherTransactions(Device& d, const ReadRequest& req, uint32_t n) {
+  Bump(d.bad_responses, n);
+  log_.Warn(d.key_bad, "modbus device '{}': {} {}+{}: {} answer(s) for another transaction id "
+            "discarded", d.config.name, config::ModbusTableName(req.table), req.start, req.count,
+            n);
+}
+
 void ModbusPoller::Push(Device& d) {
   if (d.samples.empty()) return;
   const size_t accepted = queue_.PushBatch(d.samples);
@@ -269,12 +276,7 @@ ModbusPoller::PollResult ModbusPoller::Poll(size_t index) {
     const ModbusLink::Result answer = link_->Read(d.config.unit_id, req.table, req.start,
                                                   req.count, d.config.timeout, d.registers, d.bits);
     const Timestamp ts = clock_.Now();  // when the response (or the failure) arrived
-    if (answer.other_transactions > 0) {
-      Bump(d.bad_responses, answer.other_transactions);
-      log_.Warn(d.key_bad, "modbus device '{}': {} {}+{}: {} answer(s) for another transaction "
-                "id discarded", d.config.name, config::ModbusTableName(req.table), req.start,
-                req.count, answer.other_transactions);
-    }
+    if (answer.other_transactions > 0) CountOtherTransactions(d, req, answer.other_transactions);
     if (answer.kind == ModbusLink::Result::Kind::kData) {
       silent_requests_ = 0;
       last_poll_answered_ = true;

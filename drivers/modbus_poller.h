@@ -162,6 +162,9 @@ class ModbusPoller {
   void MarkRequestBad(Device& d, size_t request, Timestamp ts);
   void Decode(Device& d, size_t request, Timestamp ts);
   void Push(Device& d);
+  // Answers for another transaction id that a request skipped (late answers, or a hostile peer):
+  // counted as bad responses.
+  void CountOtherTransactions(Device& d, const ReadRequest& req, uint32_t n);
 
   const std::string endpoint_;
   const Clock& clock_;

@@ -1,7 +1,7 @@
 #include "drivers/modbus_poller.h"
 
-#include <errno.h>
 #include <fmt/format.h>
+#include <modbus/modbus.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,11 +24,27 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 enum class ErrorKind { kException, kTimeout, kBadResponse, kConnection };
 
-ErrorKind Classify(int err) {
-  if (err >= EMBXILFUN && err <= EMBXGTAR) return ErrorKind::kException;
-  if (err == ETIMEDOUT) return ErrorKind::kTimeout;
-  if (err >= EMBBADCRC && err <= EMBBADSLAVE) return ErrorKind::kBadResponse;
-  return ErrorKind::kConnection;
+ErrorKind Classify(ModbusLink::Result::Kind kind) {
+  switch (kind) {
+    case ModbusLink::Result::Kind::kException:
+      return ErrorKind::kException;
+    case ModbusLink::Result::Kind::kTimeout:
+      return ErrorKind::kTimeout;
+    case ModbusLink::Result::Kind::kMalformed:
+      return ErrorKind::kBadResponse;
+    default:
+      return ErrorKind::kConnection;
+  }
+}
+
+// The failure of `answer` for the log.
+std::string Describe(const ModbusLink::Result& answer) {
+  if (answer.kind == ModbusLink::Result::Kind::kException) {
+    // libmodbus numbers exception errnos from MODBUS_ENOBASE and names the standard codes.
+    return fmt::format("code {} ({})", answer.exception_code,
+                       modbus_strerror(MODBUS_ENOBASE + answer.exception_code));
+  }
+  return answer.fault;
 }
 
 bool SameSerial(const config::SerialConfig& a, const config::SerialConfig& b) {
@@ -80,7 +96,6 @@ ModbusPoller::ModbusPoller(std::string endpoint, const Clock& clock, BoundedQueu
 
 ModbusPoller::~ModbusPoller() {
   Disconnect();
-  if (ctx_ != nullptr) modbus_free(ctx_);
 }
 
 StatusOr<std::unique_ptr<ModbusPoller>> ModbusPoller::Create(std::vector<ModbusDevice> devices,
@@ -154,31 +169,17 @@ StatusOr<std::unique_ptr<ModbusPoller>> ModbusPoller::Create(std::vector<ModbusD
     poller->devices_.push_back(std::move(d));
   }
 
-  if (poller->serial_) {
-    const config::SerialConfig& s = *first.serial;
-    poller->ctx_ = modbus_new_rtu(s.device.c_str(), s.baud, s.parity, s.data_bits, s.stop_bits);
-  } else {
-    const std::string port = std::to_string(first.port);
-    poller->ctx_ = modbus_new_tcp_pi(first.host.c_str(), port.c_str());
-  }
-  if (poller->ctx_ == nullptr) {
-    return Status::InvalidArgument(
-        fmt::format("modbus device '{}': cannot create a context for {}: {}", first.name, endpoint,
-                    modbus_strerror(errno)));
-  }
+  StatusOr<std::unique_ptr<ModbusLink>> link = ModbusLink::Create(first);
+  if (!link.ok()) return link.status();
+  poller->link_ = std::move(*link);
   return poller;
 }
 
 Status ModbusPoller::Connect() {
   Disconnect();
-  const auto us = duration_cast<microseconds>(connect_timeout_).count();
-  modbus_set_response_timeout(ctx_, static_cast<uint32_t>(us / 1'000'000),
-                              static_cast<uint32_t>(us % 1'000'000));
-  if (modbus_connect(ctx_) != 0) {
-    const int err = errno;
+  if (Status s = link_->Connect(connect_timeout_); !s.ok()) {
     for (auto& d : devices_) Bump(d->connection_errors);
-    return Status::Unavailable(
-        fmt::format("modbus {}: cannot connect: {}", endpoint_, modbus_strerror(err)));
+    return Status::Unavailable(fmt::format("modbus {}: cannot connect: {}", endpoint_, s.message()));
   }
   connected_ = true;
   silent_requests_ = 0;
@@ -188,10 +189,12 @@ Status ModbusPoller::Connect() {
 
 void ModbusPoller::Disconnect() {
   if (!connected_) return;
-  modbus_close(ctx_);
+  link_->Close();
   connected_ = false;
   for (auto& d : devices_) d->connected.store(false, std::memory_order_relaxed);
 }
+
+void ModbusPoller::Interrupt() { link_->Interrupt(); }
 
 const ModbusDevice& ModbusPoller::device(size_t index) const {
   EDGE_CHECK(index < devices_.size());
@@ -242,6 +245,13 @@ void ModbusPoller::Decode(Device& d, size_t request, Timestamp ts) {
   }
 }
 
+void ModbusPoller::CountOtherTransactions(Device& d, const ReadRequest& req, uint32_t n) {
+  Bump(d.bad_responses, n);
+  log_.Warn(d.key_bad, "modbus device '{}': {} {}+{}: {} answer(s) for another transaction id "
+            "discarded", d.config.name, config::ModbusTableName(req.table), req.start, req.count,
+            n);
+}
+
 void ModbusPoller::Push(Device& d) {
   if (d.samples.empty()) return;
   const size_t accepted = queue_.PushBatch(d.samples);
@@ -257,35 +267,17 @@ ModbusPoller::PollResult ModbusPoller::Poll(size_t index) {
   EDGE_CHECK(index < devices_.size() && connected_);
   Device& d = *devices_[index];
   Bump(d.polls);
-  modbus_set_slave(ctx_, d.config.unit_id);
-  const auto timeout_us = duration_cast<microseconds>(d.config.timeout).count();
-  modbus_set_response_timeout(ctx_, static_cast<uint32_t>(timeout_us / 1'000'000),
-                              static_cast<uint32_t>(timeout_us % 1'000'000));
-
   PollResult result = PollResult::kOk;
   last_poll_answered_ = false;
   for (size_t r = 0; r < d.plan.requests.size(); ++r) {
     const ReadRequest& req = d.plan.requests[r];
     const auto sent = clock_.SteadyNow();
     Bump(d.requests);
-    int rc = -1;
-    switch (req.table) {
-      case ModbusTable::kHoldingRegister:
-        rc = modbus_read_registers(ctx_, req.start, req.count, d.registers.data());
-        break;
-      case ModbusTable::kInputRegister:
-        rc = modbus_read_input_registers(ctx_, req.start, req.count, d.registers.data());
-        break;
-      case ModbusTable::kCoil:
-        rc = modbus_read_bits(ctx_, req.start, req.count, d.bits.data());
-        break;
-      case ModbusTable::kDiscreteInput:
-        rc = modbus_read_input_bits(ctx_, req.start, req.count, d.bits.data());
-        break;
-    }
-    const int err = errno;
+    const ModbusLink::Result answer = link_->Read(d.config.unit_id, req.table, req.start,
+                                                  req.count, d.config.timeout, d.registers, d.bits);
     const Timestamp ts = clock_.Now();  // when the response (or the failure) arrived
-    if (rc == req.count) {
+    if (answer.other_transactions > 0) CountOtherTransactions(d, req, answer.other_transactions);
+    if (answer.kind == ModbusLink::Result::Kind::kData) {
       silent_requests_ = 0;
       last_poll_answered_ = true;
       d.last_latency_us.store(
@@ -294,10 +286,14 @@ ModbusPoller::PollResult ModbusPoller::Poll(size_t index) {
       Decode(d, r, ts);
       continue;
     }
-    // libmodbus checks the answer's length against the request; a short count that still
-    // returns >= 0 would be a libmodbus bug, treated like a malformed answer.
-    const ErrorKind kind = rc >= 0 ? ErrorKind::kBadResponse : Classify(err);
-    const char* what = rc >= 0 ? "short answer" : modbus_strerror(err);
+    if (answer.kind == ModbusLink::Result::Kind::kInterrupted) {
+      // Stopping: not a fault of the device, and not counted.
+      MarkRequestsBad(d, r, ts);
+      Push(d);
+      return PollResult::kConnectionLost;
+    }
+    const ErrorKind kind = Classify(answer.kind);
+    const std::string what = Describe(answer);
     result = PollResult::kDeviceFailed;
     switch (kind) {
       case ErrorKind::kException:
@@ -313,7 +309,7 @@ ModbusPoller::PollResult ModbusPoller::Poll(size_t index) {
         Bump(d.bad_responses);
         log_.Warn(d.key_bad, "modbus device '{}': {} {}+{}: bad response: {}", d.config.name,
                   config::ModbusTableName(req.table), req.start, req.count, what);
-        modbus_flush(ctx_);
+        link_->Drain();
         MarkRequestBad(d, r, ts);
         break;
       case ErrorKind::kTimeout:
@@ -322,7 +318,7 @@ ModbusPoller::PollResult ModbusPoller::Poll(size_t index) {
         log_.Warn(d.key_timeout, "modbus device '{}': {} {}+{}: no answer within {} ms",
                   d.config.name, config::ModbusTableName(req.table), req.start, req.count,
                   d.config.timeout.count());
-        modbus_flush(ctx_);
+        link_->Drain();
         // The rest of this device's requests would time out too: skipped this cycle, below.
         MarkRequestsBad(d, r, ts);
         break;

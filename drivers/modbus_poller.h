@@ -7,9 +7,15 @@
 //
 // What a poll yields, per numeric tag, stamped with the wall-clock time its response arrived:
 //   - the decoded value, Quality::kGood (kBad with NaN for NaN / Inf floats, see the codec);
-//   - NaN with Quality::kBad (never 0) when its request got an exception response, a timeout,
-//     a malformed answer (wrong transaction / unit id, byte count, CRC: libmodbus returns
-//     EMBBADDATA, EMBBADSLAVE, EMBBADCRC, EMBMDATA, ...), or the connection broke.
+//   - NaN with Quality::kBad (never 0) when its request got an exception response, no whole
+//     answer within the device's `timeout` (which bounds the whole answer, not its first byte),
+//     a malformed answer (MBAP protocol id not 0, length field disagreeing with the body, unit id
+//     or function code not the request's, wrong byte count, CRC: drivers/modbus_frame.h), or
+//     the connection broke. Answers for another transaction id are discarded (and counted as
+//     bad responses) while the request waits for its own.
+// The requests go through a ModbusLink (drivers/modbus_link.h), our own framing over the socket
+// or serial port, not libmodbus's read functions, which bound neither the answer's time nor its
+// header.
 // After a timeout the remaining requests of that device are not sent in that cycle (they would
 // time out too, and hold up the other devices on the connection); their tags are kBad.
 //
@@ -19,7 +25,7 @@
 //
 // Error kinds and what they do to the connection:
 //   exception response   counted; the device answered, the connection is fine
-//   timeout, malformed   counted; modbus_flush() drops any late bytes; on a TCP connection
+//   timeout, malformed   counted; ModbusLink::Drain() drops any late bytes; on a TCP connection
 //                        kMaxSilentRequests such failures in a row with no valid answer in
 //                        between mean the connection is stale: Poll() reports kConnectionLost
 //                        (a serial bus is never dropped for this: a silent unit is not a
@@ -27,10 +33,9 @@
 //   any other errno      (ECONNRESET, EPIPE, EIO, ...) counted; kConnectionLost
 //
 // Thread-safety: Connect, Disconnect, Poll and MarkAllBad are called by one thread at a time
-// (the owner). stats() may be called from any thread: counters are atomics, names immutable.
+// (the owner). stats() and Interrupt() may be called from any thread: counters are atomics,
+// names immutable, and the link's interrupt is an eventfd.
 #pragma once
-
-#include <modbus/modbus.h>
 
 #include <atomic>
 #include <chrono>
@@ -48,6 +53,7 @@
 #include "core/sample.h"
 #include "core/status.h"
 #include "core/tag_registry.h"
+#include "drivers/modbus_link.h"
 #include "drivers/request_planner.h"
 
 namespace edge::drivers {
@@ -107,12 +113,19 @@ class ModbusPoller {
   ~ModbusPoller();
 
   // Opens the connection (TCP connect, or opens and configures the serial port), waiting at
-  // most the largest timeout of the devices. Unavailable on failure (counted per device).
+  // most the largest timeout of the devices. Unavailable on failure (counted per device) or
+  // after Interrupt().
   [[nodiscard]] Status Connect();
   void Disconnect();
   bool connected() const { return connected_; }
 
-  // One poll cycle of device `index`: all its requests, one PushBatch.
+  // From any thread: ends the Connect or Poll in progress at once, and makes every later one
+  // return at once (the source is stopping; not undone).
+  void Interrupt();
+
+  // One poll cycle of device `index`: all its requests, one PushBatch. Each request takes at
+  // most the device's timeout. After Interrupt() it returns kConnectionLost at once (the tags
+  // not read are kBad; nothing is counted).
   // REQUIRES: connected().
   PollResult Poll(size_t index);
 
@@ -149,13 +162,16 @@ class ModbusPoller {
   void MarkRequestBad(Device& d, size_t request, Timestamp ts);
   void Decode(Device& d, size_t request, Timestamp ts);
   void Push(Device& d);
+  // Answers for another transaction id that a request skipped (late answers, or a hostile peer):
+  // counted as bad responses.
+  void CountOtherTransactions(Device& d, const ReadRequest& req, uint32_t n);
 
   const std::string endpoint_;
   const Clock& clock_;
   BoundedQueue<Sample>& queue_;
   const StringCallback on_string_;
   std::vector<std::unique_ptr<Device>> devices_;
-  modbus_t* ctx_ = nullptr;
+  std::unique_ptr<ModbusLink> link_;
   bool serial_ = false;
   bool connected_ = false;   // the owner thread's view; Device::connected mirrors it for stats()
   int silent_requests_ = 0;  // failed requests in a row without a valid answer

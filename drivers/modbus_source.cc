@@ -3,9 +3,9 @@
 // schedule); nothing else touches them while it runs, so the poll path takes no lock. What is
 // shared: the ingest queue (its own lock), the poller's atomic counters (read by stats()) and
 // stop_. The threads sleep only in Clock::SleepUntil(deadline, stop_), so Stop() ->
-// stop_.Request() wakes them at once; a thread inside a Modbus request finishes it first (bounded
-// by the device timeout; libmodbus cannot be interrupted). Stop() then joins every thread; the
-// pollers close their connections when the source is destroyed.
+// stop_.Request() wakes them at once; a thread inside a connect or a Modbus request is woken by
+// ModbusPoller::Interrupt() (an eventfd its poll() also waits on), whatever the peer does. Stop()
+// then joins every thread; the pollers close their connections when the source is destroyed.
 #include "drivers/modbus_source.h"
 
 #include <pthread.h>
@@ -79,6 +79,7 @@ Status ModbusSource::Start() {
 
 void ModbusSource::Stop() {
   stop_.Request();
+  for (auto& poller : pollers_) poller->Interrupt();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }

@@ -79,8 +79,8 @@ class ModbusSource {
   // those threads (a PLC that is away does not fail Start). FailedPrecondition if started twice.
   [[nodiscard]] Status Start();
 
-  // Wakes every sleeping thread at once and joins them all. A thread in the middle of a request
-  // finishes it first: Stop takes at most the longest device timeout. Idempotent.
+  // Wakes every thread at once, sleeping or in the middle of a connect or a request (whatever
+  // the peer does), and joins them all. Idempotent.
   void Stop();
 
   // One entry per device, in configuration order.

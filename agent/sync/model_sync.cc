@@ -193,26 +193,24 @@ void ModelSync::Impl::Report(Entry& e, const std::string& version, ModelResult r
                              const std::string& reason) {
   {
     MutexLock lock(&mu_);
+    ModelSyncStats& stats = shared_[e.index].stats;
+    if (result != ModelResult::kInstalled) stats.last_error = reason;
     switch (result) {
       case ModelResult::kInstalled:
-        ++shared_[e.index].stats.installed;
+        ++stats.installed;
         break;
       case ModelResult::kRefused:
-        ++shared_[e.index].stats.refused;
-        shared_[e.index].stats.last_error = reason;
+        ++stats.refused;
         break;
       case ModelResult::kRolledBack:
-        ++shared_[e.index].stats.rolled_back;
-        shared_[e.index].stats.last_error = reason;
+        ++stats.rolled_back;
         break;
       case ModelResult::kFailed:
-        ++shared_[e.index].stats.fetch_errors;
-        shared_[e.index].stats.last_error = reason;
+        ++stats.fetch_errors;
         break;
       case ModelResult::kUnconfirmed:
-        ++shared_[e.index].stats.unconfirmed_checks;
-        shared_[e.index].stats.last_error = reason;
-        shared_[e.index].stats.unconfirmed = reason;
+        ++stats.unconfirmed_checks;
+        stats.unconfirmed = reason;
         break;
     }
   }

@@ -134,6 +134,26 @@ class ModelSyncTest : public ::testing::Test {
     bool pin = false;
     std::string key;  // default: the repository's key
   };
+  static Latest ExpiresIn(std::chrono::seconds lifetime) {
+    Latest how;
+    how.expires_in = lifetime;
+    return how;
+  }
+  static Latest SignedWith(const std::string& key) {
+    Latest how;
+    how.key = key;
+    return how;
+  }
+  static Latest Serial(uint64_t serial) {
+    Latest how;
+    how.serial = serial;
+    return how;
+  }
+  static Latest Pin() {
+    Latest how;
+    how.pin = true;
+    return how;
+  }
   void SetLatest(const std::string& version) { SetLatest(version, Latest{}); }
   void SetLatest(const std::string& version, const Latest& how) {
     const fs::path path = server_.root() / "pump/latest.json";
@@ -315,6 +335,17 @@ void Append(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::app) << bytes;
 }
 
+// v1.1.0 signed by the repository's key, its manifest naming the artifact `file`.
+Fault ArtifactNamed(const char* name, std::string file, const char* reason) {
+  return Fault{name,
+               [file](ModelSyncTest& t, edge::testing::HttpTestServer&) {
+                 t.PutEditedPackage("1.1.0",
+                                    [&file](nlohmann::json& m) { m["artifact"]["file"] = file; });
+                 t.SetLatest("1.1.0");
+               },
+               reason};
+}
+
 std::vector<Fault> Faults() {
   return {Fault{"Unsigned",
                 [](ModelSyncTest& t, edge::testing::HttpTestServer& s) {
@@ -382,37 +413,13 @@ std::vector<Fault> Faults() {
                 "is for pump 1.0.0, not pump 1.3.0"},
           // A manifest signed by the repository's own key, naming a file that would escape the
           // package or overwrite its manifest: refused once, never downloaded.
-          Fault{"ArtifactNamedManifestJson",
-                [](ModelSyncTest& t, edge::testing::HttpTestServer&) {
-                  t.PutEditedPackage("1.1.0", [](nlohmann::json& m) {
-                    m["artifact"]["file"] = "manifest.json";
-                  });
-                  t.SetLatest("1.1.0");
-                },
-                "artifact.file \"manifest.json\" is the name of the package's own"},
-          Fault{"ArtifactNamedManifestSignature",
-                [](ModelSyncTest& t, edge::testing::HttpTestServer&) {
-                  t.PutEditedPackage("1.1.0", [](nlohmann::json& m) {
-                    m["artifact"]["file"] = "manifest.json.sig";
-                  });
-                  t.SetLatest("1.1.0");
-                },
-                "is the name of the package's own manifest.json.sig"},
-          Fault{"ArtifactPathUp",
-                [](ModelSyncTest& t, edge::testing::HttpTestServer&) {
-                  t.PutEditedPackage("1.1.0",
-                                     [](nlohmann::json& m) { m["artifact"]["file"] = "../x"; });
-                  t.SetLatest("1.1.0");
-                },
-                "not a path"},
-          Fault{"ArtifactHidden",
-                [](ModelSyncTest& t, edge::testing::HttpTestServer&) {
-                  t.PutEditedPackage("1.1.0", [](nlohmann::json& m) {
-                    m["artifact"]["file"] = ".model\x1b[2J\n.onnx";
-                  });
-                  t.SetLatest("1.1.0");
-                },
-                "artifact.file \".model\\u001b[2J\\n.onnx\" is not a plain file name"}};
+          ArtifactNamed("ArtifactNamedManifestJson", "manifest.json",
+                        "artifact.file \"manifest.json\" is the name of the package's own"),
+          ArtifactNamed("ArtifactNamedManifestSignature", "manifest.json.sig",
+                        "is the name of the package's own manifest.json.sig"),
+          ArtifactNamed("ArtifactPathUp", "../x", "not a path"),
+          ArtifactNamed("ArtifactHidden", ".model\x1b[2J\n.onnx",
+                        "artifact.file \".model\\u001b[2J\\n.onnx\" is not a plain file name")};
 }
 
 std::string FaultName(const ::testing::TestParamInfo<Fault>& fault) { return fault.param.name; }
@@ -426,6 +433,7 @@ TEST_F(ModelSyncTest, RepositoryFailuresAreCountedAndTheModelKeepsRunning) {
   sync->Notify("");
   std::this_thread::sleep_for(milliseconds(400));
   // Garbage does not verify with latest.json.sig: the gateway cannot confirm it is current.
+  server_.SetFault("", "");
   server_.SetFault("/pump/latest.json", "garbage");
   sync->Notify("");
   const ModelStatusMessage garbage = host_.WaitReport(2);
@@ -577,13 +585,13 @@ std::vector<LatestFault> LatestFaults() {
           LatestFault{"Expired",
                       [](ModelSyncTest& t, edge::testing::HttpTestServer&) {
                         t.Publish("v1.1.0");
-                        t.SetLatest("1.1.0", {.expires_in = -std::chrono::minutes(1)});
+                        t.SetLatest("1.1.0", ModelSyncTest::ExpiresIn(-std::chrono::minutes(1)));
                       },
                       "expired at"},
           LatestFault{"SignedByAnUntrustedKey",
                       [](ModelSyncTest& t, edge::testing::HttpTestServer&) {
                         t.Publish("v1.1.0");
-                        t.SetLatest("1.1.0", {.key = (packages->root / "rogue.pem").string()});
+                        t.SetLatest("1.1.0", ModelSyncTest::SignedWith((packages->root / "rogue.pem").string()));
                       },
                       "the signature does not verify with 1 trusted key"},
           LatestFault{"EditedAfterSigning",
@@ -598,7 +606,7 @@ std::vector<LatestFault> LatestFaults() {
           LatestFault{"SerialZero",
                       [](ModelSyncTest& t, edge::testing::HttpTestServer&) {
                         t.Publish("v1.1.0");
-                        t.SetLatest("1.1.0", {.serial = 0});
+                        t.SetLatest("1.1.0", ModelSyncTest::Serial(0));
                       },
                       "\"serial\" must be an integer 1.."},
           LatestFault{"NoExpiry",
@@ -663,7 +671,7 @@ TEST_F(ModelSyncTest, AnOlderSerialIsAReplayEvenAfterARestart) {
 
 TEST_F(ModelSyncTest, AnUnchangedLatestThatExpiresMakesTheGatewayUnconfirmed) {
   Publish("v1.0.0");
-  SetLatest("1.0.0", {.expires_in = std::chrono::seconds(2)});
+  SetLatest("1.0.0", ExpiresIn(std::chrono::seconds(2)));
   std::unique_ptr<ModelSync> sync = MakeSync();
   ASSERT_NE(sync, nullptr);
   sync->Start();
@@ -734,7 +742,7 @@ TEST_F(ModelSyncTest, APinIsObeyedOncePerSerial) {
   Publish("v1.1.0");
   sync->Notify("");
   ASSERT_EQ(host_.WaitReport(2).version, "1.1.0");
-  SetLatest("1.0.0", {.pin = true});
+  SetLatest("1.0.0", Pin());
   sync->Notify("");
   ASSERT_EQ(host_.WaitReport(3).version, "1.0.0");
   EXPECT_EQ(Current(), *inference::ParseModelVersion("1.0.0"));

@@ -780,6 +780,10 @@ TEST(ModelSyncCreate, RefusesAModelNameThatIsNotASafePathComponent) {
 TEST_F(ModelSyncTest, ALargeArtifactIsHashedWithoutBeingHeldInMemory) {
   char shm[] = "/dev/shm/edge-sync-XXXXXX";
   if (::mkdtemp(shm) == nullptr) GTEST_SKIP() << "no /dev/shm";
+  struct RemoveAtEnd {
+    fs::path dir;
+    ~RemoveAtEnd() { fs::remove_all(dir); }
+  } remove_at_end{shm};
   data_dir_ = shm;
   std::unique_ptr<ModelSync> sync = StartWithFirstVersion();
   ASSERT_NE(sync, nullptr);
@@ -796,7 +800,6 @@ TEST_F(ModelSyncTest, ALargeArtifactIsHashedWithoutBeingHeldInMemory) {
   const ModelStatusMessage refused = host_.WaitReport(2, seconds(60));
   const uint64_t growth_mib = (PeakRssKiB() - before) >> 10;
   sync.reset();
-  fs::remove_all(shm);
   EXPECT_EQ(refused.result, ModelResult::kRefused) << refused.reason;
   EXPECT_NE(refused.reason.find("with sha256"), std::string::npos) << refused.reason;
   EXPECT_LT(growth_mib, 32u) << "peak RSS grew by " << growth_mib << " MiB";

@@ -20,6 +20,10 @@ std::string_view ModelResultName(ModelResult result) {
       return "refused";
     case ModelResult::kRolledBack:
       return "rolled_back";
+    case ModelResult::kFailed:
+      return "failed";
+    case ModelResult::kUnconfirmed:
+      return "unconfirmed";
   }
   return "refused";
 }

@@ -240,6 +240,10 @@ void WriteModelSync(const PipelineSnapshot& snap, Writer& w) {
          [](const ModelSyncStats& m) { return m.refused; });
   w.Each("edge_model_sync_rollbacks_total", "counter", "Versions rolled back.", snap.models, model,
          [](const ModelSyncStats& m) { return m.rolled_back; });
+  w.Each("edge_model_sync_unconfirmed", "gauge",
+         "1 while the gateway cannot confirm its model is current (latest.json unsigned, badly "
+         "signed, expired or replayed).",
+         snap.models, model, [](const ModelSyncStats& m) { return m.unconfirmed.empty() ? 0 : 1; });
 }
 
 // Per telemetry stream (DESIGN §10), and the storage pressure that could remove unsent readings.
@@ -346,6 +350,11 @@ Health AssessHealth(const PipelineSnapshot& snap, const std::string& stuck_stage
       h.warnings.push_back(fmt::format(
           "uplink stream {}: {} readings were removed by retention before they were sent", s.name,
           s.gap_readings));
+    }
+  }
+  for (const ModelSyncStats& m : snap.models) {
+    if (!m.unconfirmed.empty()) {
+      h.warnings.push_back(fmt::format("model {}: {}", m.model, m.unconfirmed));
     }
   }
   for (const DeploymentSnapshot& d : snap.deployments) {

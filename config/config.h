@@ -195,6 +195,9 @@ struct RepositoryConfig {
   Duration poll_interval{std::chrono::minutes(5)};
   std::vector<std::string> trusted_keys;  // PEM ed25519 public keys
   std::string ca_file;                    // optional, for https with a private CA
+  // Accept a latest.json without latest.json.sig (a repository from before signed latest.json):
+  // no expiry, no pin, so a stale mirror can hold the gateway back. Off by default.
+  bool allow_unsigned_latest = false;
 
   bool operator==(const RepositoryConfig&) const = default;
 };

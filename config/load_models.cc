@@ -10,7 +10,8 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::string_view kModelsKeys[] = {"repository", "deployments", "memory_budget"};
-constexpr std::string_view kRepositoryKeys[] = {"url", "poll_interval", "trusted_keys", "ca_file"};
+constexpr std::string_view kRepositoryKeys[] = {"url", "poll_interval", "trusted_keys", "ca_file",
+                                                "allow_unsigned_latest"};
 constexpr std::string_view kDeploymentKeys[] = {"asset",  "model", "package",
                                                 "inputs", "alarm", "max_input_age"};
 constexpr std::string_view kAlarmKeys[] = {"threshold", "raise_after", "clear_after"};
@@ -48,6 +49,9 @@ std::optional<RepositoryConfig> ReadRepository(LoaderContext* ctx, const Field& 
   }
   if (auto p = m->Get("poll_interval")) {
     if (auto v = reader.DurationIn(*p, 10s, 24h)) repo.poll_interval = *v;
+  }
+  if (auto allow = m->Get("allow_unsigned_latest")) {
+    if (auto v = reader.Bool(*allow)) repo.allow_unsigned_latest = *v;
   }
   if (auto keys = reader.Require(*m, "trusted_keys")) {
     ok &= ReadTrustedKeys(ctx, *keys, &repo.trusted_keys);
@@ -122,6 +126,10 @@ bool DeploymentsReader::ReadModelSource(const MapView& m, Deployment* d) {
   if (model) {
     if (auto s = ctx_->Name(*model, "model name")) {
       d->model = *s;
+      if (Status name = CheckModelName(*s); !name.ok()) {
+        reader_.Error(*model, "model name " + Quoted(*s) + " " + name.message());
+        ok = false;
+      }
       if (!have_repository_ && !package) {
         reader_.Error(*model, Quoted(*s) +
                                   " needs a models.repository to download it from (or use "

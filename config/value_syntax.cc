@@ -131,6 +131,23 @@ std::string NameFault(std::string_view name, size_t max_bytes) {
   return "";
 }
 
+Status CheckModelName(std::string_view name) {
+  if (!IsValidName(name)) {
+    return Status::InvalidArgument("is not a valid model name (letters, digits, '_', '.', '-')");
+  }
+  if (name.size() > kMaxModelNameLength) {
+    return Status::InvalidArgument("is " + std::to_string(name.size()) +
+                                   " characters long; a model name has at most " +
+                                   std::to_string(kMaxModelNameLength));
+  }
+  if (name.front() == '.') {
+    return Status::InvalidArgument(
+        "starts with '.'; a model name is a path component of the repository URL and of the "
+        "models folder, so '.', '..' and hidden names are refused");
+  }
+  return Status::Ok();
+}
+
 StatusOr<BrokerAddress> ParseBrokerUri(std::string_view uri) {
   BrokerAddress out;
   const size_t sep = uri.find("://");

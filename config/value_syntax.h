@@ -44,6 +44,13 @@ std::string NameFault(std::string_view name, size_t max_bytes = kMaxNameBytes);
 // "longer than 128 bytes (60000)": the fault of a value over its bound.
 std::string TooLongFault(size_t size, size_t max_bytes);
 
+// A repository model name, which becomes a URL segment (<url>/<model>/) and a directory
+// (<data_dir>/models/<model>/): a name (above) of at most kMaxModelNameLength characters that does
+// not start with '.', so that ".", ".." and hidden names can neither leave the repository prefix
+// or the models folder nor hide in it. The message says which rule the name breaks.
+inline constexpr size_t kMaxModelNameLength = 64;
+[[nodiscard]] Status CheckModelName(std::string_view name);
+
 // tcp://host:port or ssl://host:port; host is a name, IPv4 or [IPv6]; the port is required.
 // (BrokerAddress is in config/config.h: BrokerConfig keeps the parsed address.)
 [[nodiscard]] StatusOr<BrokerAddress> ParseBrokerUri(std::string_view uri);

@@ -311,7 +311,7 @@ else
   "$agent" model pack --onnx "$root/tests/fuzz/corpus/onnx_loader_fuzzer/gru_h3.onnx" \
     --name pump-anomaly --version 1.0.0 --features f0,f1 --window 4 --step-ms 200 --threshold 0.5 \
     --key "$sys/repo.key" --out "$sys/pkg" >/dev/null
-  "$agent" model publish "$sys/pkg" --repo "$sys/repo" >/dev/null
+  "$agent" model publish "$sys/pkg" --repo "$sys/repo" --key "$sys/repo.key" >/dev/null
   python3 -m http.server --bind 127.0.0.1 --directory "$sys/repo" "$http_port" >"$sys/http.log" 2>&1 &
   peers+=($!)
   listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

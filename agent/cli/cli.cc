@@ -107,11 +107,20 @@ int RunCommandLine(int argc, char** argv) {
   verify->add_option("--key", public_key, "Public key")->required();
   verify->callback([&] { exit_code = RunModelVerify(package_dir, public_key); });
 
-  std::string repo_root;
-  CLI::App* publish = model->add_subcommand("publish", "Copy a package into a repository tree");
-  publish->add_option("DIR", package_dir, "Package directory")->required();
-  publish->add_option("--repo", repo_root, "Repository root directory")->required();
-  publish->callback([&] { exit_code = RunModelPublish(package_dir, repo_root); });
+  PublishOptions publish_options;
+  CLI::App* publish = model->add_subcommand(
+      "publish", "Copy a package into a repository tree and sign its latest.json");
+  publish->add_option("DIR", publish_options.package_dir, "Package directory")->required();
+  publish->add_option("--repo", publish_options.repo_root, "Repository root directory")
+      ->required();
+  publish->add_option("--key", publish_options.private_key, "Private key to sign latest.json")
+      ->required();
+  publish->add_option("--expires-in", publish_options.expires_in,
+                      "Lifetime of latest.json (1h..366d); publish again before it ends")
+      ->capture_default_str();
+  publish->add_flag("--pin", publish_options.pin,
+                    "Name this version even if it is lower (the signed way back from a bad one)");
+  publish->callback([&] { exit_code = RunModelPublish(publish_options); });
 
   // version
   app.add_subcommand("version", "Print the version and the linked libraries' versions")

@@ -4,13 +4,17 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <vector>
 
+#include "agent/sync/latest_document.h"
 #include "config/config_loader.h"
+#include "config/units.h"
 #include "config/value_syntax.h"
 #include "core/file_util.h"
 #include "core/time_format.h"
@@ -220,9 +224,65 @@ int RunModelVerify(const std::string& package_dir, const std::string& public_key
   return 0;
 }
 
-int RunModelPublish(const std::string& package_dir, const std::string& repo_root) {
+namespace {
+
+// latest.json as the previous publish left it: its serial and version (none: 0, nullopt).
+void ReadPreviousLatest(const fs::path& latest, uint64_t& serial,
+                        std::optional<inference::ModelVersion>& version) {
+  StatusOr<std::string> text = ReadFileToString(latest, 4096);
+  const json doc = text.ok() ? json::parse(*text, nullptr, false) : json();
+  if (!doc.is_object()) return;
+  if (doc.contains("serial") && doc["serial"].is_number_unsigned()) {
+    serial = doc["serial"].get<uint64_t>();
+  }
+  if (doc.contains("version") && doc["version"].is_string()) {
+    StatusOr<inference::ModelVersion> v =
+        inference::ParseModelVersion(doc["version"].get<std::string>());
+    if (v.ok()) version = *v;
+  }
+}
+
+// The signed latest.json: the next serial, a fresh expiry; the version moves forward only
+// (publishing a fix for an older line leaves it alone) unless `pin`.
+int WriteLatest(const fs::path& model_dir, const inference::ModelVersion& version,
+                const inference::SigningKey& key, std::chrono::milliseconds lifetime, bool pin) {
   constexpr std::string_view kCmd = "publish";
-  const fs::path src(package_dir);
+  const fs::path latest = model_dir / kLatestFile;
+  uint64_t serial = 0;
+  std::optional<inference::ModelVersion> previous;
+  ReadPreviousLatest(latest, serial, previous);
+  if (serial >= kMaxLatestSerial) {
+    return FailBadInput(kCmd, latest.string() + ": serial is at its maximum");
+  }
+  LatestDocument doc;
+  doc.version = pin || !previous || *previous < version ? version : *previous;
+  doc.serial = serial + 1;
+  doc.pin = pin;
+  doc.is_signed = true;
+  doc.expires = std::chrono::time_point_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now() + lifetime);
+  const std::string text = FormatLatestDocument(doc);
+  // The signature first: a gateway that reads the new latest.json with the old signature
+  // refuses it for one poll; the other way round it would too. Either way nothing is installed.
+  Status s = WriteFileDurably(model_dir / kLatestSignatureFile, key.SignBase64(text) + "\n");
+  if (s.ok()) s = WriteFileDurably(latest, text);
+  if (!s.ok()) return Fail(kCmd, s);
+  std::printf("%s now names %s%s (serial %llu, expires %s)\n", latest.c_str(),
+              doc.version.ToString().c_str(), pin ? ", pinned" : "",
+              static_cast<unsigned long long>(doc.serial), FormatRfc3339Millis(*doc.expires).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int RunModelPublish(const PublishOptions& o) {
+  constexpr std::string_view kCmd = "publish";
+  const std::string& repo_root = o.repo_root;
+  const fs::path src(o.package_dir);
+  StatusOr<std::chrono::milliseconds> lifetime = config::ParseDuration(o.expires_in);
+  if (!lifetime.ok() || *lifetime < std::chrono::hours(1) || *lifetime > std::chrono::days(366)) {
+    return FailBadInput(kCmd, "--expires-in " + o.expires_in + ": a duration from 1h to 366d");
+  }
   inference::PackageOptions options;
   options.max_batch = 1;
   StatusOr<ModelPackage> package = inference::LoadModelPackage(src, options);
@@ -237,10 +297,13 @@ int RunModelPublish(const std::string& package_dir, const std::string& repo_root
   if (!version.ok()) {
     return FailBadInput(kCmd, (src / kManifestFile).string() + ": " + version.status().message());
   }
-  if (!config::IsValidName(m.name)) {
-    return FailBadInput(kCmd, (src / kManifestFile).string() + ": name \"" + m.name +
-                                  "\" cannot be a repository path");
+  if (Status name = config::CheckModelName(m.name); !name.ok()) {
+    return FailBadInput(kCmd, (src / kManifestFile).string() + ": name \"" + m.name.substr(0, 80) +
+                                  "\" cannot be a repository path: it " + name.message());
   }
+
+  StatusOr<inference::SigningKey> key = inference::SigningKey::Load(o.private_key);
+  if (!key.ok()) return Fail(kCmd, key.status());
 
   const std::vector<std::string> files = {kManifestFile, kSignatureFile, m.artifact_file};
   const fs::path model_dir = fs::path(repo_root) / m.name;
@@ -275,24 +338,7 @@ int RunModelPublish(const std::string& package_dir, const std::string& repo_root
     std::printf("published %s %s to %s\n", m.name.c_str(), m.version.c_str(), target.c_str());
   }
 
-  // latest.json moves forward only: publishing a fix for an older line leaves it alone.
-  const fs::path latest = model_dir / "latest.json";
-  if (fs::exists(latest, ec)) {
-    StatusOr<std::string> text = ReadFileToString(latest, 4096);
-    const json doc = text.ok() ? json::parse(*text, nullptr, false) : json();
-    if (doc.is_object() && doc.contains("version") && doc["version"].is_string()) {
-      StatusOr<inference::ModelVersion> current =
-          inference::ParseModelVersion(doc["version"].get<std::string>());
-      if (current.ok() && *current >= *version) {
-        std::printf("%s stays at %s\n", latest.c_str(), current->ToString().c_str());
-        return 0;
-      }
-    }
-  }
-  const Status s = WriteFileDurably(latest, json{{"version", version->ToString()}}.dump() + "\n");
-  if (!s.ok()) return Fail(kCmd, s);
-  std::printf("%s now names %s\n", latest.c_str(), version->ToString().c_str());
-  return 0;
+  return WriteLatest(model_dir, *version, *key, *lifetime, o.pin);
 }
 
 }  // namespace edge::agent

@@ -34,6 +34,18 @@ int RunModelPack(const PackOptions& options);
 
 int RunModelVerify(const std::string& package_dir, const std::string& public_key);
 
-int RunModelPublish(const std::string& package_dir, const std::string& repo_root);
+struct PublishOptions {
+  std::string package_dir;
+  std::string repo_root;
+  std::string private_key;             // signs latest.json (latest.json.sig)
+  std::string expires_in = "30d";      // latest.json's lifetime: republish before it ends
+  bool pin = false;                    // name this version even if lower (the way back)
+};
+
+// Copies the package into <repo>/<name>/<version>/ (once; the same contents again is fine) and
+// writes a signed latest.json (agent/sync/latest_document.h) with the next serial and a fresh
+// expiry: naming the higher of this version and the one it named, or this one with `pin`.
+// Running it again for the published version renews the expiry.
+int RunModelPublish(const PublishOptions& options);
 
 }  // namespace edge::agent

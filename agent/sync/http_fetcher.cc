@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ struct HttpFetcher::Transfer {
   bool over_cap = false;
   std::string* body = nullptr;  // into memory, or
   int fd = -1;                  // into a file
+  EVP_MD_CTX* sha256 = nullptr;  // when into a file: the digest of what was written
   int write_errno = 0;
   std::string etag;
   // Stall detection. curl's own low-speed limit averages over a window of several seconds, so
@@ -82,6 +84,8 @@ struct HttpFetcher::Transfer {
     } else if (!WriteAll(t.fd, data, len)) {
       t.write_errno = errno;
       return 0;
+    } else if (t.sha256 != nullptr) {
+      EDGE_CHECK(EVP_DigestUpdate(t.sha256, data, len) == 1);
     }
     return len;
   }
@@ -200,15 +204,19 @@ StatusOr<HttpDocument> HttpFetcher::Get(const std::string& url, uint64_t max_byt
   return doc;
 }
 
-StatusOr<uint64_t> HttpFetcher::Download(const std::string& url, const std::string& path,
-                                         uint64_t max_bytes) {
+StatusOr<DownloadedFile> HttpFetcher::Download(const std::string& url, const std::string& path,
+                                               uint64_t max_bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Status::IoError(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
   }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha256(EVP_MD_CTX_new(),
+                                                                  &EVP_MD_CTX_free);
+  EDGE_CHECK(sha256 != nullptr && EVP_DigestInit_ex(sha256.get(), EVP_sha256(), nullptr) == 1);
   Transfer transfer;
   transfer.max_bytes = max_bytes;
   transfer.fd = fd;
+  transfer.sha256 = sha256.get();
   long http_status = 0;
   Status status = Perform(url, transfer, "", http_status);
   // fsync before the caller renames the file into place: a rename that survives a power cut
@@ -221,7 +229,12 @@ StatusOr<uint64_t> HttpFetcher::Download(const std::string& url, const std::stri
     ::unlink(path.c_str());
     return status;
   }
-  return transfer.received;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EDGE_CHECK(EVP_DigestFinal_ex(sha256.get(), md, &len) == 1);
+  DownloadedFile out{.bytes = transfer.received, .sha256 = {}};
+  for (unsigned int i = 0; i < len; ++i) fmt::format_to(std::back_inserter(out.sha256), "{:02x}", md[i]);
+  return out;
 }
 
 }  // namespace edge::agent

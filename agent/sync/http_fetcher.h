@@ -42,6 +42,11 @@ struct HttpDocument {
   std::string etag;  // empty if the server sent none
 };
 
+struct DownloadedFile {
+  uint64_t bytes = 0;
+  std::string sha256;  // 64 lowercase hex digits
+};
+
 class HttpFetcher {
  public:
   explicit HttpFetcher(HttpOptions options);
@@ -54,9 +59,10 @@ class HttpFetcher {
                                            const std::string& if_none_match = "");
 
   // GET into `path`, which must not exist; it is created with mode 0644 and fsynced. On any
-  // failure the partial file is removed. Returns the number of bytes written.
-  [[nodiscard]] StatusOr<uint64_t> Download(const std::string& url, const std::string& path,
-                                            uint64_t max_bytes);
+  // failure the partial file is removed. The sha256 is computed as the bytes arrive, so that
+  // checking an artifact of any size needs no more memory than one chunk of the transfer.
+  [[nodiscard]] StatusOr<DownloadedFile> Download(const std::string& url, const std::string& path,
+                                                  uint64_t max_bytes);
 
  private:
   struct Transfer;

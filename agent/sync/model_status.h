@@ -12,7 +12,14 @@
 
 namespace edge::agent {
 
-enum class ModelResult { kInstalled, kRefused, kRolledBack };
+enum class ModelResult {
+  kInstalled,
+  kRefused,      // the package is wrong: not downloaded again while latest.json names it
+  kRolledBack,
+  kFailed,       // the repository, the network or the disk failed: retried at the next poll
+  kUnconfirmed,  // latest.json unsigned, badly signed, expired or replayed: the model runs on,
+                 // but the gateway cannot confirm it is current
+};
 
 struct ModelStatusMessage {
   std::string model;

@@ -20,6 +20,7 @@ using inference::ModelVersion;
 constexpr char kCurrent[] = "current";
 constexpr char kPrevious[] = "previous";
 constexpr char kState[] = "state.json";
+constexpr char kLatest[] = "latest.json";
 constexpr char kStagingPrefix[] = ".staging-";
 constexpr char kLinkTmpPrefix[] = ".link-";
 
@@ -143,7 +144,8 @@ Status ModelStore::WriteState(const ModelVersion& highest, Timestamp installed_a
   return WriteFileDurably(dir_ / kState, doc.dump() + "\n");
 }
 
-Status ModelStore::Commit(const fs::path& staging, const ModelVersion& v, Timestamp now) {
+Status ModelStore::Commit(const fs::path& staging, const ModelVersion& v, Timestamp now,
+                          bool pin) {
   EDGE_ASSIGN_OR_RETURN(InstalledModel before, Read());
   EDGE_RETURN_IF_ERROR(FsyncDirectory(staging));
   const fs::path target = VersionDir(v);
@@ -160,7 +162,7 @@ Status ModelStore::Commit(const fs::path& staging, const ModelVersion& v, Timest
   }
   EDGE_RETURN_IF_ERROR(PointLink(kCurrent, v.ToString()));
   CrashPoint("swap");
-  const ModelVersion highest = std::max(before.highest.value_or(v), v);
+  const ModelVersion highest = pin ? v : std::max(before.highest.value_or(v), v);
   EDGE_RETURN_IF_ERROR(WriteState(highest, now, std::nullopt));
   Clean();
   return Status::Ok();
@@ -183,6 +185,31 @@ StatusOr<std::optional<ModelVersion>> ModelStore::RollBack(const ModelVersion& b
   return before.previous;
 }
 
+Status ModelStore::PinCurrent(const ModelVersion& v) {
+  const State state = ReadState(dir_ / kState);
+  return WriteState(v, state.installed_at.value_or(Timestamp{}), std::nullopt);
+}
+
+uint64_t ModelStore::LatestSerial() const {
+  uint64_t serial = 0;
+  ReadStateFile(dir_ / kLatest, 4096, [&serial](std::string_view text) {
+    const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+    if (!doc.is_object() || !doc.contains("serial") || !doc["serial"].is_number_unsigned()) {
+      return Status::InvalidArgument("not {\"serial\": N}");
+    }
+    serial = doc["serial"].get<uint64_t>();
+    return Status::Ok();
+  });
+  return serial;
+}
+
+Status ModelStore::RecordLatestSerial(uint64_t serial) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return IoError(dir_, "cannot create", ec);
+  return WriteFileDurably(dir_ / kLatest, nlohmann::json{{"serial", serial}}.dump() + "\n");
+}
+
 void ModelStore::Clean() {
   std::error_code ec;
   if (!fs::is_directory(dir_, ec)) return;
@@ -190,7 +217,7 @@ void ModelStore::Clean() {
   const std::optional<ModelVersion> previous = LinkVersion(kPrevious);
   for (const fs::directory_entry& entry : fs::directory_iterator(dir_, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name == kCurrent || name == kPrevious || name == kState) continue;
+    if (name == kCurrent || name == kPrevious || name == kState || name == kLatest) continue;
     const bool staging_or_tmp = name.rfind(kStagingPrefix, 0) == 0 ||
                                 name.rfind(kLinkTmpPrefix, 0) == 0 || name.rfind(".state", 0) == 0;
     bool keep = false;

@@ -8,6 +8,7 @@
 //     current -> 1.4.0       relative symlink, replaced atomically (symlink to a temp name, then
 //     previous -> 1.3.2      rename over the old link, then fsync of the directory)
 //     state.json             {"highest":"1.4.0","installed_at":"...","rolled_back":"1.5.0"}
+//     latest.json            {"serial":17}: the highest serial of a signed latest.json acted on
 //     .staging-1.5.0/        a download in progress (removed by Clean())
 //
 // Commit order: the staged directory is renamed to its version name (a complete directory or
@@ -55,9 +56,19 @@ class ModelStore {
   [[nodiscard]] StatusOr<std::filesystem::path> Stage(const inference::ModelVersion& v);
 
   // Makes the complete, fsynced staging directory the current version (see the commit order
-  // above); the old current becomes previous.
+  // above); the old current becomes previous. With `pin` (a signed latest.json that pins `v`,
+  // DESIGN §7), `v` becomes the highest version even if it is lower than the recorded one, so
+  // that versions above it can be installed again.
   [[nodiscard]] Status Commit(const std::filesystem::path& staging,
-                              const inference::ModelVersion& v, Timestamp now);
+                              const inference::ModelVersion& v, Timestamp now, bool pin = false);
+
+  // A pin of the version that is already current: it becomes the highest version.
+  [[nodiscard]] Status PinCurrent(const inference::ModelVersion& v);
+
+  // The serial of the newest signed latest.json acted on (0: none, or the file is damaged); a
+  // latest.json with a lower serial is a replayed or stale copy.
+  uint64_t LatestSerial() const;
+  [[nodiscard]] Status RecordLatestSerial(uint64_t serial);
 
   // Points current back at previous (or removes current when there is none) and forgets
   // previous; `bad` stays the highest version, so it is not installed again. Returns the version

@@ -4,18 +4,21 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
-#include <cmath>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "agent/sync/latest_document.h"
 #include "agent/sync/model_store.h"
+#include "agent/sync/package_checks.h"
+#include "config/value_syntax.h"
 #include "core/crash_point.h"
 #include "core/file_util.h"
 #include "core/heartbeat.h"
 #include "core/logging.h"
 #include "core/mutex.h"
 #include "core/rate_limited_log.h"
+#include "core/time_format.h"
 #include "core/thread_annotations.h"
 #include "inference/model_version.h"
 #include "inference/package_signature.h"
@@ -47,27 +50,6 @@ struct Attempt {
 Attempt Retry(std::string reason) { return {Attempt::kRetry, std::move(reason)}; }
 Attempt Refuse(std::string reason) { return {Attempt::kRefused, std::move(reason)}; }
 
-// Finite outputs of the right shape for an all-mean (normalised zero) window.
-Status SmokeTest(inference::ModelPackage& package) {
-  inference::Model& model = *package.model;
-  const std::vector<float> input(
-      static_cast<size_t>(package.manifest.window) * package.manifest.features.size(), 0.0f);
-  model.Run(input.data(), 1);
-  if (model.outputs().empty() || model.outputs()[0].sample_size < 1) {
-    return Status::InvalidArgument("smoke test: the model has no score output");
-  }
-  for (size_t i = 0; i < model.outputs().size(); ++i) {
-    const inference::ModelOutput& out = model.outputs()[i];
-    const float* values = model.output(static_cast<int>(i));
-    for (int64_t j = 0; j < out.sample_size; ++j) {
-      if (!std::isfinite(values[j])) {
-        return Status::InvalidArgument(fmt::format(
-            "smoke test: output \"{}\"[{}] is {} for an all-mean window", out.name, j, values[j]));
-      }
-    }
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -83,6 +65,11 @@ class ModelSync::Impl {
     std::optional<ModelVersion> refused;  // refused for what it is; skipped while latest names it
     std::string last_report;              // "version\nreason" of the last refusal reported
     SteadyTime next_poll{};
+    std::optional<Timestamp> expires;  // of the signed latest.json last read (its ETag kept)
+    // latest.json that did not verify, in a row: the first is checked again a second later,
+    // as `model publish` may have written latest.json.sig and not yet latest.json.
+    int untrusted_in_a_row = 0;
+    bool poll_soon = false;
   };
   // What other threads read or set of an entry.
   struct Shared {
@@ -105,6 +92,14 @@ class ModelSync::Impl {
   }
 
   Status Init(std::map<std::string, int> models) {
+    for (const auto& [name, batch] : models) {
+      // A path component of the repository URL and of the models folder (defence in depth:
+      // the configuration loader checks it too).
+      if (Status s = config::CheckModelName(name); !s.ok()) {
+        return Status::InvalidArgument(
+            fmt::format("model name \"{}\" {}", name.substr(0, 80), s.message()));
+      }
+    }
     for (const std::string& path : repository_.trusted_keys) {
       EDGE_ASSIGN_OR_RETURN(inference::VerifyingKey key, inference::VerifyingKey::Load(path));
       keys_.push_back(std::move(key));
@@ -132,7 +127,16 @@ class ModelSync::Impl {
   // Stop, a rollback, a notify or a poll is due.
   bool AnythingToDo() const REQUIRES(mu_);
   void Sync(Entry& e);
-  Attempt Install(Entry& e, const ModelVersion& version);
+  // latest.json.sig: its text, nullopt when the repository has none (404).
+  StatusOr<std::optional<std::string>> GetLatestSignature(const std::string& latest_url);
+  // latest.json read and trusted: install what it names, if anything.
+  void Act(Entry& e, const LatestDocument& latest);
+  void RecordSerial(Entry& e, const LatestDocument& latest);
+  // The gateway cannot confirm its model is current (`reason`); the model keeps running.
+  void Unconfirmed(Entry& e, const std::string& version, const std::string& reason);
+  // Unreachable repository or an unchanged latest.json: unconfirmed once it has expired.
+  void CheckExpiry(Entry& e);
+  Attempt Install(Entry& e, const ModelVersion& version, bool pin);
   void RollBack(Entry& e, const std::string& version, const std::string& reason);
   StatusOr<inference::ModelPackage> LoadVerified(const fs::path& dir, int batch);
   void Report(Entry& e, const std::string& version, ModelResult result, const std::string& reason);
@@ -190,22 +194,29 @@ void ModelSync::Impl::Report(Entry& e, const std::string& version, ModelResult r
                              const std::string& reason) {
   {
     MutexLock lock(&mu_);
+    ModelSyncStats& stats = shared_[e.index].stats;
+    if (result != ModelResult::kInstalled) stats.last_error = reason;
     switch (result) {
       case ModelResult::kInstalled:
-        ++shared_[e.index].stats.installed;
+        ++stats.installed;
         break;
       case ModelResult::kRefused:
-        ++shared_[e.index].stats.refused;
-        shared_[e.index].stats.last_error = reason;
+        ++stats.refused;
         break;
       case ModelResult::kRolledBack:
-        ++shared_[e.index].stats.rolled_back;
-        shared_[e.index].stats.last_error = reason;
+        ++stats.rolled_back;
+        break;
+      case ModelResult::kFailed:
+        ++stats.fetch_errors;
+        break;
+      case ModelResult::kUnconfirmed:
+        ++stats.unconfirmed_checks;
+        stats.unconfirmed = reason;
         break;
     }
   }
-  if (result == ModelResult::kRefused) {
-    // The same refusal of the same version, poll after poll, is said once.
+  if (result != ModelResult::kInstalled && result != ModelResult::kRolledBack) {
+    // The same refusal or failure of the same version, poll after poll, is said once.
     const std::string key = version + "\n" + reason;
     if (key == e.last_report) return;
     e.last_report = key;
@@ -345,7 +356,8 @@ void ModelSync::Impl::Loop() {
     for (Entry* e : due) {
       beat_.BeatFor(work_bound);
       Sync(*e);
-      e->next_poll = NextPoll();
+      e->next_poll = e->poll_soon ? clock_.SteadyNow() + std::chrono::seconds(1) : NextPoll();
+      e->poll_soon = false;
     }
     mu_.Lock();
   }
@@ -362,57 +374,147 @@ bool ModelSync::Impl::AnythingToDo() const {
 
 void ModelSync::Impl::Sync(Entry& e) {
   const std::string& name = e.store.name();
-  const std::string url = Url(name, "latest.json");
+  const std::string url = Url(name, kLatestFile);
   {
     MutexLock lock(&mu_);
     ++shared_[e.index].stats.checks;
   }
   auto fetch_error = [&](const std::string& what) {
-    MutexLock lock(&mu_);
-    ++shared_[e.index].stats.fetch_errors;
-    shared_[e.index].stats.last_error = what;
+    {
+      MutexLock lock(&mu_);
+      ++shared_[e.index].stats.fetch_errors;
+      shared_[e.index].stats.last_error = what;
+    }
     rate_log_.Warn("latest-" + name, "model {}: {}; the installed model keeps running", name, what);
+    CheckExpiry(e);
   };
   StatusOr<HttpDocument> doc = fetcher_->Get(url, kMaxLatestBytes, e.etag);
   if (!doc.ok()) return fetch_error(doc.status().message());
   if (doc->not_modified) {
-    MutexLock lock(&mu_);
-    ++shared_[e.index].stats.not_modified;
-    return;
+    {
+      MutexLock lock(&mu_);
+      ++shared_[e.index].stats.not_modified;
+    }
+    return CheckExpiry(e);
   }
-  const nlohmann::json latest = nlohmann::json::parse(doc->body, nullptr, false);
-  StatusOr<ModelVersion> version = Status::InvalidArgument("");
-  if (latest.is_object() && latest.contains("version") && latest["version"].is_string()) {
-    version = inference::ParseModelVersion(latest["version"].get<std::string>());
+  // Until this document is trusted, the next poll fetches it again (and until then the last one
+  // trusted still counts, to its expiry).
+  e.etag.clear();
+  StatusOr<std::optional<std::string>> sig = GetLatestSignature(url);
+  if (!sig.ok()) return fetch_error(sig.status().message());
+  StatusOr<LatestDocument> latest =
+      ReadLatestDocument(doc->body, *sig, keys_, repository_.allow_unsigned_latest, url);
+  if (!latest.ok()) {
+    if (++e.untrusted_in_a_row == 1) {
+      e.poll_soon = true;
+      return;
+    }
+    return Unconfirmed(e, "", latest.status().message());
   }
-  if (!version.ok()) {
-    e.etag.clear();
-    return fetch_error(url + ": not {\"version\": \"MAJOR.MINOR.PATCH\"}");
+  e.untrusted_in_a_row = 0;
+  const std::string v = latest->version.ToString();
+  if (latest->is_signed) {
+    if (*latest->expires < clock_.Now()) {
+      return Unconfirmed(e, v,
+                         fmt::format("{}: expired at {} (a stale or frozen repository mirror?)",
+                                     url, FormatRfc3339Millis(*latest->expires)));
+    }
+    if (const uint64_t seen = e.store.LatestSerial(); latest->serial < seen) {
+      return Unconfirmed(e, v,
+                         fmt::format("{}: serial {} is older than serial {}, already acted on (a "
+                                     "replayed or stale copy)",
+                                     url, latest->serial, seen));
+    }
   }
   e.etag = doc->etag;
+  e.expires = latest->expires;
+  {
+    MutexLock lock(&mu_);
+    shared_[e.index].stats.unconfirmed.clear();
+  }
+  Act(e, *latest);
+}
 
+StatusOr<std::optional<std::string>> ModelSync::Impl::GetLatestSignature(
+    const std::string& latest_url) {
+  StatusOr<HttpDocument> sig = fetcher_->Get(latest_url + ".sig", kMaxSignatureBytes);
+  if (sig.ok()) return std::optional<std::string>(std::move(sig->body));
+  if (sig.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return sig.status();
+}
+
+void ModelSync::Impl::CheckExpiry(Entry& e) {
+  if (e.expires && *e.expires < clock_.Now()) {
+    Unconfirmed(e, "",
+                fmt::format("{}: expired at {} and no newer one could be read",
+                            Url(e.store.name(), kLatestFile), FormatRfc3339Millis(*e.expires)));
+  }
+}
+
+void ModelSync::Impl::Unconfirmed(Entry& e, const std::string& version,
+                                  const std::string& reason) {
+  std::string shown = version;
+  if (shown.empty()) {
+    MutexLock lock(&mu_);
+    shown = shared_[e.index].stats.installed_version;
+  }
+  rate_log_.Warn("unconfirmed-" + e.store.name(),
+                 "model {}: cannot confirm the model is current: {}; the installed model keeps "
+                 "running",
+                 e.store.name(), reason);
+  Report(e, shown.empty() ? "none" : shown, ModelResult::kUnconfirmed,
+         "cannot confirm the model is current: " + reason);
+}
+
+void ModelSync::Impl::RecordSerial(Entry& e, const LatestDocument& latest) {
+  if (!latest.is_signed || latest.serial <= e.store.LatestSerial()) return;
+  if (Status s = e.store.RecordLatestSerial(latest.serial); !s.ok()) {
+    log_->error("model {}: {}", e.store.name(), s.message());
+  }
+}
+
+void ModelSync::Impl::Act(Entry& e, const LatestDocument& latest) {
+  const std::string& name = e.store.name();
+  const ModelVersion& version = latest.version;
+  const std::string v = version.ToString();
   StatusOr<InstalledModel> installed = e.store.Read();
   if (!installed.ok()) {
     e.etag.clear();
-    return fetch_error(installed.status().message());
+    MutexLock lock(&mu_);
+    ++shared_[e.index].stats.fetch_errors;
+    shared_[e.index].stats.last_error = installed.status().message();
+    return;
   }
-  if (installed->current == *version) return;  // up to date
-  const std::string v = version->ToString();
-  if (installed->highest && *version <= *installed->highest) {
+  // A pin is obeyed once: its serial is recorded when it has been carried out.
+  const bool pin = latest.pin && latest.serial > e.store.LatestSerial();
+  if (!pin) RecordSerial(e, latest);
+  if (installed->current == version) {
+    if (pin) {
+      if (Status s = e.store.PinCurrent(version); !s.ok()) {
+        e.etag.clear();
+        return Report(e, v, ModelResult::kFailed, s.message());
+      }
+      RecordSerial(e, latest);
+      log_->info("model {}: pinned at {}, the version running", name, v);
+    }
+    return;  // up to date
+  }
+  if (!pin && installed->highest && version <= *installed->highest) {
     Report(e, v, ModelResult::kRefused,
            fmt::format("version {} is not newer than {}, the highest installed; publish a newer "
-                       "version",
+                       "version, or pin this one with a signed latest.json (model publish --pin)",
                        v, installed->highest->ToString()));
     return;
   }
-  if (e.refused == *version) return;
+  if (e.refused == version) return;
 
-  log_->info("model {}: version {} is available; installing", name, v);
-  Attempt attempt = Install(e, *version);
+  log_->info("model {}: version {} is {}; installing", name, v, pin ? "pinned" : "available");
+  Attempt attempt = Install(e, version, pin);
   e.store.Clean();  // what a failed attempt staged
   switch (attempt.kind) {
     case Attempt::kInstalled:
       log_->info("model {}: version {} installed and running", name, v);
+      RecordSerial(e, latest);
       Report(e, v, ModelResult::kInstalled, "");
       break;
     case Attempt::kRetry:
@@ -420,17 +522,18 @@ void ModelSync::Impl::Sync(Entry& e) {
       if (cancel_) return;  // stopping: not an outcome
       log_->warn("model {}: version {} not installed: {}; retrying at the next poll", name, v,
                  attempt.reason);
-      Report(e, v, ModelResult::kRefused, attempt.reason);
+      Report(e, v, ModelResult::kFailed, attempt.reason);
       break;
     case Attempt::kRefused:
-      e.refused = *version;
+      e.refused = version;
+      RecordSerial(e, latest);
       log_->error("model {}: version {} refused: {}", name, v, attempt.reason);
       Report(e, v, ModelResult::kRefused, attempt.reason);
       break;
   }
 }
 
-Attempt ModelSync::Impl::Install(Entry& e, const ModelVersion& version) {
+Attempt ModelSync::Impl::Install(Entry& e, const ModelVersion& version, bool pin) {
   const std::string& name = e.store.name();
   const std::string base = Url(name, version.ToString() + "/");
 
@@ -454,6 +557,9 @@ Attempt ModelSync::Impl::Install(Entry& e, const ModelVersion& version) {
         "{}manifest.json is for {} {}, not {} {} (a signed manifest copied to another place)", base,
         manifest->name, manifest->version, name, version.ToString()));
   }
+  if (Status s = CheckArtifactName(manifest->artifact_file); !s.ok()) {
+    return Refuse(base + "manifest.json: " + s.message());
+  }
   if (Status s = host_.CheckFits(name, *manifest); !s.ok()) return Refuse(s.message());
   const uint64_t size = static_cast<uint64_t>(manifest->artifact_size);
   struct statvfs fs_stats {};
@@ -475,7 +581,7 @@ Attempt ModelSync::Impl::Install(Entry& e, const ModelVersion& version) {
         {"manifest.json.sig", sig->body}}) {
     if (Status s = WriteFileDurably(*staging / file, bytes); !s.ok()) return Retry(s.message());
   }
-  StatusOr<uint64_t> written =
+  StatusOr<DownloadedFile> written =
       fetcher_->Download(base + manifest->artifact_file, *staging / manifest->artifact_file, size);
   if (!written.ok()) {
     if (written.status().code() == StatusCode::kResourceExhausted) {
@@ -486,13 +592,20 @@ Attempt ModelSync::Impl::Install(Entry& e, const ModelVersion& version) {
   }
   CrashPoint("download");
 
-  // 4. Size and sha256 before the ONNX parser sees a byte, then load and smoke-test.
+  // 4. Size and sha256, computed as the bytes arrived, before the artifact is read back into
+  // memory at all; then load (which checks them again) and smoke-test.
+  if (written->bytes != size || written->sha256 != manifest->artifact_sha256) {
+    return Refuse(fmt::format("{}{}: {} bytes with sha256 {}; the manifest says {} bytes with "
+                              "sha256 {}",
+                              base, manifest->artifact_file, written->bytes, written->sha256, size,
+                              manifest->artifact_sha256));
+  }
   StatusOr<inference::ModelPackage> package = LoadVerified(*staging, e.batch);
   if (!package.ok()) return Refuse(package.status().message());
   CrashPoint("verify");
 
   // 5. Current on disk, then in the running pipeline.
-  if (Status s = e.store.Commit(*staging, version, clock_.Now()); !s.ok()) {
+  if (Status s = e.store.Commit(*staging, version, clock_.Now(), pin); !s.ok()) {
     return Retry(s.message());
   }
   SetInstalled(e, version);

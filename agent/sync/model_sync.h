@@ -3,9 +3,15 @@
 //
 // For each model, at every poll_interval (±10 % jitter, so a fleet does not poll in step) and at
 // once on a message to <prefix>/<gateway>/models/notify:
-//   1. GET <url>/<model>/latest.json with If-None-Match (304: nothing to do).
+//   1. GET <url>/<model>/latest.json with If-None-Match (304: nothing new, but its expiry is
+//      checked again), and latest.json.sig: the document must verify with a trusted key, must
+//      not have expired and must not be older (serial) than one already acted on
+//      (agent/sync/latest_document.h); otherwise the gateway reports that it cannot confirm its
+//      model is current (models/status `unconfirmed`, /health) and changes nothing.
 //   2. A version equal to current: nothing to do. Not newer than the highest ever installed:
-//      refused (an old signed package replayed, or a repository moved backwards).
+//      refused (an old signed package replayed, or a repository moved backwards), unless a
+//      signed latest.json pins it (obeyed once per serial: the signed way back from a bad
+//      version, even from the highest possible one).
 //   3. GET manifest.json.sig and manifest.json (small caps); the signature is checked against
 //      the trusted keys BEFORE anything of the manifest is parsed; then the manifest must name
 //      this model and this version and fit every deployment that uses it.
@@ -19,10 +25,11 @@
 // whose files no longer load at start is rolled back by LoadInstalled.
 //
 // Every outcome goes to Host::ReportModel (models/status, the log): installed, refused (with the
-// reason; the same refusal of the same version is reported once), rolled_back. Failures to reach
-// the repository are logged at a limited rate and counted, and retried at the next poll; a
-// version refused for what it is (signature, hash, size, load, smoke test) is not downloaded
-// again while latest.json keeps naming it. Nothing here ever touches the running model until a
+// reason), failed, unconfirmed (the same one for the same version is reported once),
+// rolled_back. Failures to reach the repository are logged at a limited rate and counted; a
+// download that fails (network, server, disk) is `failed` and retried at the next poll; a
+// version refused for what it is (signature, hash, size, artifact name, load, smoke test) is not
+// downloaded again while latest.json keeps naming it. Nothing here ever touches the running model until a
 // package has passed every check.
 //
 // DESIGN: threads. One thread owns the HTTP client, the stores and all decisions; Notify and
@@ -66,7 +73,11 @@ struct ModelSyncStats {
   uint64_t installed = 0;
   uint64_t refused = 0;
   uint64_t rolled_back = 0;
+  uint64_t unconfirmed_checks = 0;  // latest.json unsigned, badly signed, expired or replayed
   std::string last_error;  // the latest failure or refusal, empty if none yet
+  // Why the gateway cannot confirm that its model is current (latest.json unsigned, badly
+  // signed, expired or replayed; /health warns); empty once a valid latest.json was read.
+  std::string unconfirmed;
 };
 
 struct LoadedModel {

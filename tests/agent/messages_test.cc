@@ -141,10 +141,17 @@ TEST(Messages, ModelStatusPayloadsValidate) {
   ModelStatusMessage rolled_back = refused;
   rolled_back.result = ModelResult::kRolledBack;
   EXPECT_EQ(nlohmann::json::parse(ModelStatusPayload(rolled_back))["result"], "rolled_back");
-  Validate(
-      "model-status.schema.json",
-      {ModelStatusPayload(installed), ModelStatusPayload(refused), ModelStatusPayload(rolled_back)},
-      true);
+  ModelStatusMessage failed = refused;
+  failed.result = ModelResult::kFailed;
+  EXPECT_EQ(nlohmann::json::parse(ModelStatusPayload(failed))["result"], "failed");
+  ModelStatusMessage unconfirmed = refused;
+  unconfirmed.result = ModelResult::kUnconfirmed;
+  EXPECT_EQ(nlohmann::json::parse(ModelStatusPayload(unconfirmed))["result"], "unconfirmed");
+  Validate("model-status.schema.json",
+           {ModelStatusPayload(installed), ModelStatusPayload(refused),
+            ModelStatusPayload(rolled_back), ModelStatusPayload(failed),
+            ModelStatusPayload(unconfirmed)},
+           true);
   ModelStatusMessage refused_without_reason = refused;
   refused_without_reason.reason.clear();
   Validate("model-status.schema.json", {ModelStatusPayload(refused_without_reason)}, false);

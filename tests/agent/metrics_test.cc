@@ -117,6 +117,23 @@ TEST(Health, OkWithWarningsForDevicesAndDeployments) {
   EXPECT_EQ(doc["warnings"].size(), 2u);
 }
 
+TEST(Health, AModelThatCannotBeConfirmedCurrentIsAWarningAndAGauge) {
+  PipelineSnapshot snap = Sample();
+  ASSERT_FALSE(snap.models.empty());
+  EXPECT_NE(PrometheusText(snap, "0.1.0").find("edge_model_sync_unconfirmed{model=\"" +
+                                               snap.models[0].model + "\"} 0\n"),
+            std::string::npos);
+  snap.models[0].unconfirmed = "cannot confirm the model is current: latest.json: expired at X";
+  const Health h = AssessHealth(snap, "");
+  EXPECT_TRUE(h.ok());
+  ASSERT_EQ(h.warnings.size(), 1u);
+  EXPECT_EQ(h.warnings[0], "model " + snap.models[0].model +
+                               ": cannot confirm the model is current: latest.json: expired at X");
+  EXPECT_NE(PrometheusText(snap, "0.1.0").find("edge_model_sync_unconfirmed{model=\"" +
+                                               snap.models[0].model + "\"} 1\n"),
+            std::string::npos);
+}
+
 TEST(Health, FailingWhenOutboxRowsCannotBePublished) {
   PipelineSnapshot snap = Sample();
   snap.outbox_damaged = 2;

@@ -126,7 +126,7 @@ TEST(Cli, CommandsGivenMissingFilesExitTwoNamingThem) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> commands = {
       {{"predict", "--model", "no-such-model", "--input", "in.csv"}, "no-such-model"},
       {{"model", "verify", "no-such-dir", "--key", "no-such.pub"}, "no-such.pub"},
-      {{"model", "publish", "no-such-dir", "--repo", "repo"}, "no-such-dir"},
+      {{"model", "publish", "no-such-dir", "--repo", "repo", "--key", "k.pem"}, "no-such-dir"},
       {{"model", "pack", "--onnx", "m.onnx", "--name", "n", "--version", "1.0.0", "--features",
         "a,b", "--window", "8", "--key", "no-such.pem", "--out", "o"},
        "no-such.pem"},

@@ -139,7 +139,8 @@ class HotSwapRace : public ::testing::Test {
 
   void Publish(const std::string& version) {
     const CommandResult r = RunAgent(
-        {"model", "publish", Path("pkg-" + version), "--repo", server_->root().string()});
+        {"model", "publish", Path("pkg-" + version), "--repo", server_->root().string(), "--key",
+         Path("repo.pem")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 

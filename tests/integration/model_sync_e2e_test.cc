@@ -60,7 +60,8 @@ class ModelSyncEndToEnd : public ::testing::Test {
 
   void Publish(const std::string& version, const fs::path& repo) {
     const CommandResult r =
-        RunAgent({"model", "publish", Path("pkg-" + version), "--repo", repo.string()});
+        RunAgent({"model", "publish", Path("pkg-" + version), "--repo", repo.string(), "--key",
+                  Path("repo.pem")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 

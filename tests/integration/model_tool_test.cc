@@ -3,12 +3,14 @@
 // tree; and every way a package can be wrong refused with exit code 2 and the file named.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "core/time_format.h"
 #include "tests/support/e2e_rig.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
@@ -61,6 +63,13 @@ class ModelTool : public ::testing::Test {
             "--key",       (dir_.path() / "repo.key").string(),
             "--out",       out.string()};
   }
+  std::vector<std::string> PublishArgs(const fs::path& pkg, const fs::path& repo,
+                                       const std::vector<std::string>& more = {}) const {
+    std::vector<std::string> args = {"model",       "publish", pkg.string(), "--repo",
+                                     repo.string(), "--key",   (dir_.path() / "repo.key").string()};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
   void Keygen() {
     const CommandResult r =
         RunAgent({"model", "keygen", "--private", (dir_.path() / "repo.key").string(), "--public",
@@ -108,20 +117,44 @@ TEST_F(ModelTool, KeygenPackVerifyPublish) {
   EXPECT_NE(r.out.find(": ok (pump-anomaly 1.4.0; signature verified"), std::string::npos) << r.out;
 
   const fs::path repo = dir_.path() / "repo";
-  r = RunAgent({"model", "publish", pkg.string(), "--repo", repo.string()});
+  r = RunAgent(PublishArgs(pkg, repo));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* f : {"manifest.json", "manifest.json.sig", "model.onnx"}) {
     EXPECT_EQ(ReadFile(repo / "pump-anomaly/1.4.0" / f), ReadFile(pkg / f)) << f;
   }
-  EXPECT_EQ(nlohmann::json::parse(ReadFile(repo / "pump-anomaly/latest.json")),
-            (nlohmann::json{{"version", "1.4.0"}}));
+  // latest.json: signed (latest.json.sig, checked with openssl), a serial, an expiry.
+  const nlohmann::json latest = nlohmann::json::parse(ReadFile(repo / "pump-anomaly/latest.json"));
+  EXPECT_EQ(latest["version"], "1.4.0");
+  EXPECT_EQ(latest["serial"], 1);
+  ASSERT_TRUE(latest["expires"].is_string());
+  const StatusOr<Timestamp> expires = ParseRfc3339(latest["expires"].get<std::string>());
+  ASSERT_TRUE(expires.ok());
+  const auto lifetime = *expires - std::chrono::system_clock::now();
+  EXPECT_GT(lifetime, std::chrono::days(29));
+  EXPECT_LT(lifetime, std::chrono::days(31));
+  ASSERT_EQ(RunCommand({.argv = {"openssl", "base64", "-d", "-A", "-in",
+                                 (repo / "pump-anomaly/latest.json.sig").string(), "-out",
+                                 (dir_.path() / "latest.sig.bin").string()}})
+                .exit_code,
+            0);
+  r = RunCommand({.argv = {"openssl", "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey",
+                           (dir_.path() / "repo.pub").string(), "-in",
+                           (repo / "pump-anomaly/latest.json").string(), "-sigfile",
+                           (dir_.path() / "latest.sig.bin").string()}});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   // The published copy verifies too.
   EXPECT_EQ(RunAgent({"model", "verify", (repo / "pump-anomaly/1.4.0").string(), "--key",
                       (dir_.path() / "repo.pub").string()})
                 .exit_code,
             0);
-  // Publishing the same package again is harmless.
-  EXPECT_EQ(RunAgent({"model", "publish", pkg.string(), "--repo", repo.string()}).exit_code, 0);
+  // Publishing the same package again is harmless, and renews latest.json (the next serial).
+  EXPECT_EQ(RunAgent(PublishArgs(pkg, repo, {"--expires-in", "2h"})).exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(repo / "pump-anomaly/latest.json"))["serial"], 2);
+  // A lifetime out of range, or no key, is refused.
+  r = RunAgent(PublishArgs(pkg, repo, {"--expires-in", "10m"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--expires-in 10m: a duration from 1h to 366d"), std::string::npos) << r.err;
+  EXPECT_NE(RunAgent({"model", "publish", pkg.string(), "--repo", repo.string()}).exit_code, 0);
 }
 
 TEST_F(ModelTool, LatestOnlyMovesForwardAndPublishedVersionsAreImmutable) {
@@ -130,7 +163,7 @@ TEST_F(ModelTool, LatestOnlyMovesForwardAndPublishedVersionsAreImmutable) {
   for (const char* v : {"1.10.0", "1.9.3"}) {
     const fs::path pkg = dir_.path() / v;
     ASSERT_EQ(RunAgent(PackArgs(v, pkg)).exit_code, 0);
-    const CommandResult r = RunAgent({"model", "publish", pkg.string(), "--repo", repo.string()});
+    const CommandResult r = RunAgent(PublishArgs(pkg, repo));
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   // 1.10.0 is newer than 1.9.3 (numeric order, not text order).
@@ -141,9 +174,18 @@ TEST_F(ModelTool, LatestOnlyMovesForwardAndPublishedVersionsAreImmutable) {
   // A different package under a version already published is refused.
   const fs::path other = dir_.path() / "other";
   ASSERT_EQ(RunAgent(PackArgs("1.10.0", other)).exit_code, 0);  // new timestamp: other bytes
-  const CommandResult r = RunAgent({"model", "publish", other.string(), "--repo", repo.string()});
+  CommandResult r = RunAgent(PublishArgs(other, repo));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("already published with other contents"), std::string::npos) << r.err;
+
+  // --pin names an older version, signed: the way back from a bad one.
+  r = RunAgent(PublishArgs(dir_.path() / "1.9.3", repo, {"--pin"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json pinned =
+      nlohmann::json::parse(ReadFile(repo / "pump-anomaly/latest.json"));
+  EXPECT_EQ(pinned["version"], "1.9.3");
+  EXPECT_EQ(pinned["pin"], true);
+  EXPECT_EQ(pinned["serial"], 3);
 }
 
 TEST_F(ModelTool, VerifyRefusesTamperedPackagesNamingTheFault) {

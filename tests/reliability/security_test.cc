@@ -464,7 +464,7 @@ TEST(Acl, AgentWorksUnderTheDocumentedAclAndOtherGatewaysAreKeptOut) {
   ASSERT_EQ(repo.error(), "");
   const CommandResult published =
       RunCommand({.argv = {kAgent, "model", "publish", (dir.path() / "pkg").string(), "--repo",
-                           repo.root().string()}});
+                           repo.root().string(), "--key", (dir.path() / "pkg.pem").string()}});
   ASSERT_EQ(published.exit_code, 0) << published.err;
 
   MosquittoBroker::Options options;

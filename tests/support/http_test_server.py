@@ -11,6 +11,8 @@ Binds 127.0.0.1 on an ephemeral port, writes the port to PORT_FILE, serves until
   /_fault/endless                chunked body that never ends (1 MiB a second)
   /_fault/garbage                200 with 4 KiB of random bytes
   /_fault/redirect?to=<url>      302 to <url>
+Files over 16 MiB are streamed in 1 MiB chunks (ETag from size and mtime), so that a test can
+serve a large sparse file without the server holding it.
 Every request is appended to ROOT/../requests.log as "METHOD PATH If-None-Match".
 
 ROOT/../faults, if present, makes real files misbehave: one "PATH KIND" line each, KIND one of
@@ -24,6 +26,9 @@ import socketserver
 import sys
 import time
 import urllib.parse
+
+
+BIG_FILE = 16 << 20  # larger files are streamed (their ETag from size and mtime)
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -54,6 +59,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         path = self.translate_path(url.path)
         if not os.path.isfile(path):
             return self._send(404, b"not found\n")
+        if os.path.getsize(path) > BIG_FILE and self._configured_fault(url.path) is None:
+            return self._send_big(path)
         with open(path, "rb") as f:
             body = f.read()
         fault = self._configured_fault(url.path)
@@ -69,6 +76,20 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
             return
         self._send(200, body, [("ETag", etag), ("Content-Type", "application/octet-stream")])
+
+    def _send_big(self, path):
+        """A large file (a sparse one, made by a test) streamed in chunks, not read whole."""
+        st = os.stat(path)
+        self.send_response(200)
+        self.send_header("Content-Length", str(st.st_size))
+        self.send_header("ETag", f'"{st.st_size:x}-{st.st_mtime_ns:x}"')
+        self.end_headers()
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
 
     def _configured_fault(self, path):
         faults = os.path.join(os.path.dirname(os.path.abspath(self.directory)), "faults")

@@ -143,9 +143,13 @@ TEST(HttpFetcher, DownloadWritesTheFileOrNothing) {
   ScratchDir out;
   HttpFetcher fetcher(QuickOptions());
   const fs::path dest = out.path() / "model.onnx.part";
-  StatusOr<uint64_t> n = fetcher.Download(server.Url("/model.onnx"), dest.string(), 1 << 20);
+  StatusOr<DownloadedFile> n =
+      fetcher.Download(server.Url("/model.onnx"), dest.string(), 1 << 20);
   ASSERT_TRUE(n.ok()) << n.status().message();
-  EXPECT_EQ(*n, artifact.size());
+  EXPECT_EQ(n->bytes, artifact.size());
+  // sha256 of 300000 'a', computed while the bytes arrived (`head -c 300000 /dev/zero | tr
+  // '\0' a | sha256sum`).
+  EXPECT_EQ(n->sha256, "12e1b9b179b29a4f7e5889b185d7ac71bff0ad1f49a7b391d0911b737a0f5381");
   EXPECT_EQ(ReadFile(dest), artifact);
   // Never overwrites.
   EXPECT_EQ(fetcher.Download(server.Url("/model.onnx"), dest.string(), 1 << 20).status().code(),

@@ -101,7 +101,9 @@ std::string DataDirectoryFault(const std::string& given) {
   }
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
-    return errno == ENOENT ? "" : std::string("cannot be examined: ") + std::strerror(errno);
+    // Missing, or out of reach (a parent that is not a directory, no permission): Create says
+    // why, as a runtime failure (exit 1), since the fault may be the machine's, not the file's.
+    return "";
   }
   if (S_ISLNK(st.st_mode)) return "is a symbolic link (name the directory it points at)";
   if (!S_ISDIR(st.st_mode)) return "is not a directory";

@@ -21,10 +21,13 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/mosquitto_broker.h"
+
 namespace edge::agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using edge::testing::ConnectLoopback;
 using std::chrono::milliseconds;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -68,15 +71,8 @@ int FreePort() {
 
 // A raw client socket, connected; -1 if the connection failed.
 int Connect(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return -1;
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;

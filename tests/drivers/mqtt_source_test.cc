@@ -20,6 +20,7 @@
 namespace edge::drivers {
 namespace {
 
+using edge::testing::ConnectLoopback;
 using edge::testing::Eventually;
 using edge::testing::LogCapture;
 using edge::testing::MosquittoBroker;
@@ -386,15 +387,8 @@ void PutRemainingLength(std::string& out, size_t n) {
 // bytes of '9', streamed from a 64 KiB buffer (this process never holds the payload), then
 // waits for the PUBACK. "" or what failed.
 std::string RawPublish(int port, const std::string& topic, size_t size) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return "connect failed";
-  }
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return "connect failed";
   auto send_all = [fd](const char* p, size_t n) {
     while (n > 0) {
       const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);

@@ -112,6 +112,10 @@ CommandResult MosquittoPublish(int port, const std::string& topic, const std::st
 // A free TCP port on 127.0.0.1 (bound to port 0 and released; a tiny race, accepted in tests).
 int FreeLoopbackPort();
 
+// A TCP socket connected to 127.0.0.1:port (the caller closes it); -1 if the connection failed.
+// Raw clients of the hostile-peer tests are built on it.
+int ConnectLoopback(int port);
+
 // True when a TCP connection to 127.0.0.1:port succeeds.
 bool LoopbackPortAccepts(int port);
 

@@ -6,7 +6,7 @@
 namespace edge::drivers {
 namespace {
 
-using Kind = AnswerVerdict::Kind;
+using VerdictKind = AnswerVerdict::Kind;
 
 constexpr size_t kTcpHeadBytes = 7;  // transaction id, protocol id, length, unit id
 constexpr size_t kRtuHeadBytes = 3;  // unit id, function, byte count or exception code
@@ -27,7 +27,7 @@ size_t DataBytes(config::ModbusTable table, uint16_t count) {
   return IsBitTable(table) ? (count + 7u) / 8u : 2u * count;
 }
 
-AnswerVerdict Malformed(const char* fault) { return {Kind::kMalformed, 0, fault}; }
+AnswerVerdict Malformed(const char* fault) { return {VerdictKind::kMalformed, 0, fault}; }
 
 // Checks the PDU (function code onward) of an answer for `expected` and, if it carries the data,
 // unpacks it.
@@ -37,7 +37,7 @@ AnswerVerdict CheckPdu(const ExpectedAnswer& expected, std::span<const uint8_t> 
   if (pdu.size() < 2) return Malformed("answer shorter than a function code and one byte");
   if (pdu[0] == (function | kExceptionBit)) {
     if (pdu.size() != 2) return Malformed("exception answer of the wrong length");
-    return {Kind::kException, pdu[1], ""};
+    return {VerdictKind::kException, pdu[1], ""};
   }
   if (pdu[0] != function) return Malformed("function code is not the request's");
   const size_t data_bytes = DataBytes(expected.table, expected.count);
@@ -51,7 +51,7 @@ AnswerVerdict CheckPdu(const ExpectedAnswer& expected, std::span<const uint8_t> 
     EDGE_CHECK(registers.size() >= expected.count);
     for (size_t i = 0; i < expected.count; ++i) registers[i] = Be16(data + 2 * i);
   }
-  return {Kind::kData, 0, ""};
+  return {VerdictKind::kData, 0, ""};
 }
 
 }  // namespace
@@ -145,7 +145,7 @@ AnswerVerdict CheckAnswer(Framing framing, const ExpectedAnswer& expected,
     if (AnswerLength(framing, adu, &fault) != adu.size()) {
       return Malformed(*fault != '\0' ? fault : "MBAP length field disagrees with the frame");
     }
-    if (Be16(adu.data()) != expected.tid) return {Kind::kOtherTransaction, 0, ""};
+    if (Be16(adu.data()) != expected.tid) return {VerdictKind::kOtherTransaction, 0, ""};
     if (adu[6] != expected.unit) return Malformed("unit id is not the request's");
     return CheckPdu(expected, adu.subspan(7), registers, bits);
   }

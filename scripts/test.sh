@@ -53,11 +53,12 @@ cmake --build "$root/build/asan" -j "$jobs"
 echo "== tests under ASan + UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
 # Not under the sanitizers: the reliability suite (timings; the binary is the one tested above)
 # and the demo and training tests, which exercise Python scripts around the same agent code.
 ctest --test-dir "$root/build/asan" --output-on-failure -j "$jobs" --timeout 900 \
   -LE reliability -E '^(DemoTest|TrainTest)\.'
-unset ASAN_OPTIONS UBSAN_OPTIONS
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 # The fuzz targets (libFuzzer + ASan + UBSan, bounded time, one at a time) run from the same build
 # while the next build compiles: a fuzzer keeps one core busy for a fixed time, so the build only
 # slows down for those minutes. Their output is printed once the build is done. setsid gives them

@@ -22,12 +22,15 @@
 #include <vector>
 
 #include "tests/support/mosquitto_broker.h"
+#include "tests/support/proc_status.h"
 
 namespace edge::agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using edge::testing::ConnectLoopback;
+using edge::testing::FreeLoopbackPort;
+using edge::testing::ProcStatusKiB;
 using std::chrono::milliseconds;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -44,29 +47,6 @@ constexpr bool kSanitized = false;
 
 int64_t ElapsedMs(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
-}
-
-// The test process's resident set size in KiB (VmRSS).
-int64_t RssKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return 0;
-}
-
-// A port nobody listens on now (bound to 0, read, closed).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // A raw client socket, connected; -1 if the connection failed.
@@ -134,12 +114,13 @@ class HttpEndpointHostileTest : public ::testing::Test {
     limits_.request_timeout = milliseconds(600);
     limits_.response_timeout = milliseconds(600);
     limits_.keep_alive_idle = milliseconds(500);
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
+    ASSERT_NE(port_, 0) << "no free port on 127.0.0.1";
     auto started = HttpEndpoint::Start("127.0.0.1:" + std::to_string(port_), milliseconds(3000),
                                        limits_);
     ASSERT_TRUE(started.ok()) << started.status().message();
     endpoint_ = std::move(*started);
-    rss_before_kib_ = RssKiB();
+    rss_before_kib_ = ProcStatusKiB("VmRSS");
   }
 
   void TearDown() override {
@@ -160,7 +141,7 @@ class HttpEndpointHostileTest : public ::testing::Test {
   // thread) grow the RSS by themselves: there the bound is four times larger.
   void ExpectRssGrowthBelowMiB(int64_t mib, const char* during) {
     if (kSanitized) mib *= 4;
-    const int64_t grown = RssKiB() - rss_before_kib_;
+    const int64_t grown = ProcStatusKiB("VmRSS") - rss_before_kib_;
     EXPECT_LT(grown, mib * 1024) << during;
     std::printf("[ figure ] %s: RSS grew by %lld KiB\n", during, static_cast<long long>(grown));
   }

@@ -16,11 +16,13 @@
 
 #include "core/time_format.h"
 #include "tests/drivers/mqtt_test_util.h"
+#include "tests/support/proc_status.h"
 
 namespace edge::drivers {
 namespace {
 
 using edge::testing::ConnectLoopback;
+using edge::testing::ProcStatusKiB;
 using edge::testing::Eventually;
 using edge::testing::LogCapture;
 using edge::testing::MosquittoBroker;
@@ -362,17 +364,6 @@ TEST_F(MqttSourceTls, MissingClientCertificateIsRefused) {
   EXPECT_EQ(rig.source->stats()[0].connection.connects, 0u);
 }
 
-// Peak resident memory of this process (VmHWM), KiB: a payload read whole shows here even if
-// it is freed (and unmapped) at once.
-int64_t PeakRssKiB() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
 // MQTT's variable-length "remaining length" (§2.2.3).
 void PutRemainingLength(std::string& out, size_t n) {
   do {
@@ -441,11 +432,11 @@ TEST(MqttSource, OversizedPayloadIsRefusedBeforeItIsInMemory) {
   ASSERT_TRUE(rig.StartAndConnect());
   EXPECT_EQ(rig.source->stats()[0].connection.protocol_version, 5);
 
-  const int64_t peak_before = PeakRssKiB();
+  const int64_t peak_before = ProcStatusKiB("VmHWM");
   ASSERT_EQ(RawPublish(broker.port(), "big/v", size_t{40} << 20), "");
   ASSERT_EQ(MosquittoPub(broker.port(), "big/v", "2.5", {"-q", "1"}), 0);
   ASSERT_TRUE(rig.collector.WaitFor("big.v", 1, seconds(10)));
-  const int64_t grown_kib = PeakRssKiB() - peak_before;
+  const int64_t grown_kib = ProcStatusKiB("VmHWM") - peak_before;
 
   const MqttSourceStats st = rig.source->stats()[0];
   EXPECT_EQ(st.messages, 1u) << "the 40 MiB message reached the agent";

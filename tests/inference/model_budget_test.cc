@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "inference/model.h"
 #include "tests/inference/onnx_test_util.h"
+#include "tests/support/proc_status.h"
 
 namespace edge::inference {
 namespace {
@@ -21,14 +23,10 @@ namespace {
 constexpr int64_t kMiB = int64_t{1} << 20;
 
 // A line of /proc/self/status in bytes ("VmRSS", "VmHWM").
-int64_t StatusBytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1)) * 1024;
-  }
-  ADD_FAILURE() << key << " not in /proc/self/status";
-  return 0;
+int64_t StatusBytes(const char* key) {
+  const int64_t kib = edge::testing::ProcStatusKiB(key);
+  if (kib < 0) ADD_FAILURE() << key << " not in /proc/self/status";
+  return std::max<int64_t>(kib, 0) * 1024;
 }
 
 // Resets VmHWM to the current RSS (Linux >= 4.0), so that it shows the peak of what follows.

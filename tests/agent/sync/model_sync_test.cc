@@ -24,6 +24,7 @@
 #include "inference/package_signature.h"
 #include "tests/agent/test_packages.h"
 #include "tests/support/http_servers.h"
+#include "tests/support/proc_status.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_files.h"
 
@@ -319,16 +320,6 @@ TEST_P(ModelSyncRefusal, IsReportedAndLeavesTheRunningModelUntouched) {
   }
   EXPECT_FALSE(fs::exists(data_.path() / "models/pump/.staging-1.1.0"));
   EXPECT_FALSE(fs::exists(data_.path() / "models/pump/1.1.0"));
-}
-
-// VmHWM of this process (peak resident set; /proc/self/clear_refs "5" resets it).
-uint64_t PeakRssKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
-  }
-  return 0;
 }
 
 void Append(const fs::path& path, const std::string& bytes) {
@@ -795,14 +786,14 @@ TEST_F(ModelSyncTest, ALargeArtifactIsHashedWithoutBeingHeldInMemory) {
   fs::resize_file(server_.root() / "pump/1.1.0/model.onnx", kSize);  // sparse: no disk
   SetLatest("1.1.0");
   std::ofstream("/proc/self/clear_refs") << "5";  // the peak RSS from now on
-  const uint64_t before = PeakRssKiB();
+  const int64_t before = edge::testing::ProcStatusKiB("VmHWM");  // clear_refs "5" resets it
   sync->Notify("");
   const ModelStatusMessage refused = host_.WaitReport(2, seconds(60));
-  const uint64_t growth_mib = (PeakRssKiB() - before) >> 10;
+  const int64_t growth_mib = (edge::testing::ProcStatusKiB("VmHWM") - before) >> 10;
   sync.reset();
   EXPECT_EQ(refused.result, ModelResult::kRefused) << refused.reason;
   EXPECT_NE(refused.reason.find("with sha256"), std::string::npos) << refused.reason;
-  EXPECT_LT(growth_mib, 32u) << "peak RSS grew by " << growth_mib << " MiB";
+  EXPECT_LT(growth_mib, 32) << "peak RSS grew by " << growth_mib << " MiB";
   std::printf("200 MiB artifact refused by its streamed sha256: peak RSS +%llu MiB\n",
               static_cast<unsigned long long>(growth_mib));
 }

@@ -17,6 +17,7 @@
 #include "config/units.h"
 #include "config/value_syntax.h"
 #include "core/file_util.h"
+#include "core/quoted.h"
 #include "core/time_format.h"
 #include "inference/model.h"
 #include "inference/model_package.h"
@@ -298,8 +299,8 @@ int RunModelPublish(const PublishOptions& o) {
     return FailBadInput(kCmd, (src / kManifestFile).string() + ": " + version.status().message());
   }
   if (Status name = config::CheckModelName(m.name); !name.ok()) {
-    return FailBadInput(kCmd, (src / kManifestFile).string() + ": name \"" + m.name.substr(0, 80) +
-                                  "\" cannot be a repository path: it " + name.message());
+    return FailBadInput(kCmd, (src / kManifestFile).string() + ": name " + Quoted(m.name) +
+                                  " cannot be a repository path: it " + name.message());
   }
 
   StatusOr<inference::SigningKey> key = inference::SigningKey::Load(o.private_key);

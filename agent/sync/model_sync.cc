@@ -17,6 +17,7 @@
 #include "core/heartbeat.h"
 #include "core/logging.h"
 #include "core/mutex.h"
+#include "core/quoted.h"
 #include "core/rate_limited_log.h"
 #include "core/time_format.h"
 #include "core/thread_annotations.h"
@@ -97,7 +98,7 @@ class ModelSync::Impl {
       // the configuration loader checks it too).
       if (Status s = config::CheckModelName(name); !s.ok()) {
         return Status::InvalidArgument(
-            fmt::format("model name \"{}\" {}", name.substr(0, 80), s.message()));
+            "model name " + Quoted(name) + " " + s.message());
       }
     }
     for (const std::string& path : repository_.trusted_keys) {

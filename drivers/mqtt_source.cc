@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/logging.h"
+#include "core/quoted.h"
 #include "core/rate_limited_log.h"
 #include "drivers/mqtt_topic.h"
 
@@ -60,8 +61,8 @@ class MqttSource::Subscription {
     messages_.fetch_add(1, std::memory_order_relaxed);
     if (!filter_.Matches(topic)) {
       unmatched_.fetch_add(1, std::memory_order_relaxed);
-      limited_.Warn("topic", "mqtt source {}: dropped a message on '{}': outside '{}'", name_,
-                    topic, filter_.filter());
+      limited_.Warn("topic", "mqtt source {}: dropped a message on {}: outside '{}'", name_,
+                    Quoted(topic), filter_.filter());
       return;
     }
     decoder_.Decode(payload, decoded_);
